@@ -1,0 +1,113 @@
+"""GroupDNet: the three networks behind one small API (encode / decode / discriminate).
+
+Callers pass class-id label maps; the one-hot maps and Cityscapes instance edges are built
+here, on the device (SPEC §2).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .crops import class_crops
+from .discriminator import MultiscaleDiscriminator
+from .encoder import GroupEncoder
+from .generator import GroupDNetGenerator
+from .layers import init_weights
+from .presets import GroupDNetConfig
+
+
+def instance_edges(instance: torch.Tensor) -> torch.Tensor:
+    """(B,1,H,W) instance ids -> (B,1,H,W) float, 1 where a 4-neighbour has another id."""
+    edge = torch.zeros_like(instance, dtype=torch.bool)
+    dx = instance[..., :, 1:] != instance[..., :, :-1]
+    dy = instance[..., 1:, :] != instance[..., :-1, :]
+    edge[..., :, 1:] |= dx
+    edge[..., :, :-1] |= dx
+    edge[..., 1:, :] |= dy
+    edge[..., :-1, :] |= dy
+    return edge.float()
+
+
+def one_hot(label: torch.Tensor, num_classes: int, dtype=torch.float32) -> torch.Tensor:
+    """(B,1,H,W) int64 class ids -> (B,C,H,W) one-hot, with a clear error for a bad id."""
+    if label.dim() != 4 or label.shape[1] != 1 or label.dtype.is_floating_point:
+        raise ValueError(f"label must be an integer tensor of shape (B,1,H,W); got "
+                         f"{label.dtype} {tuple(label.shape)}")
+    low, high = int(label.min()), int(label.max())   # one sync per batch, not per class
+    if low < 0 or high >= num_classes:
+        raise ValueError(f"label ids must lie in [0, {num_classes - 1}] for {num_classes} classes; "
+                         f"found values in [{low}, {high}]")
+    out = torch.zeros(label.shape[0], num_classes, *label.shape[2:], device=label.device,
+                      dtype=dtype)
+    return out.scatter_(1, label.long(), 1.0)
+
+
+class GroupDNet(nn.Module):
+    """Generator, class-wise encoder and (optionally) the multi-scale discriminator."""
+
+    def __init__(self, config: GroupDNetConfig, with_discriminator: bool = True,
+                 init_gain: float | None = 0.02):
+        super().__init__()
+        c = self.config = config
+        self.generator = GroupDNetGenerator(
+            c.num_classes, c.widths, c.fc_groups, c.group_schedule, c.norm_rule,
+            c.instance_edges, c.unused_up_4, c.latent_per_class)
+        self.encoder = GroupEncoder(c.num_classes, c.encoder_width, c.encoder_layers,
+                                    c.latent_per_class)
+        self.discriminator = (MultiscaleDiscriminator(c.label_channels + 3, c.ndf,
+                                                      c.num_discriminators, c.discriminator_layers)
+                              if with_discriminator else None)
+        if init_gain is not None:   # None: leave PyTorch's defaults (e.g. before loading weights)
+            init_weights(self, init_gain)
+
+    # --- inputs --------------------------------------------------------------------------
+    def label_input(self, label: torch.Tensor, instance: torch.Tensor | None = None,
+                    dtype=torch.float32) -> torch.Tensor:
+        """Class ids (B,1,H,W) [+ instance ids] -> what G and D read: (B, C[+1], H, W)."""
+        x = one_hot(label, self.config.num_classes, dtype)
+        if self.config.instance_edges:
+            if instance is None:
+                raise ValueError(f"the {self.config.name!r} model needs instance maps "
+                                 "(instance=...) to build its instance-edge channel")
+            x = torch.cat([x, instance_edges(instance).to(dtype)], 1)
+        return x
+
+    def latent_shape(self, height: int, width: int) -> tuple[int, int, int]:
+        """(channels, h, w) of z for images of this size: 6 upsamplings, so h = H/64."""
+        if height % 64 or width % 64:
+            raise ValueError(f"image size must be a multiple of 64; got {height}x{width}")
+        return self.config.latent_channels, height // 64, width // 64
+
+    def sample_z(self, batch: int, height: int, width: int, generator=None, device=None):
+        """z ~ N(0, I) for images of this size: (batch, 8C, H/64, W/64)."""
+        return torch.randn(batch, *self.latent_shape(height, width), generator=generator,
+                           device=device)
+
+    # --- the public API --------------------------------------------------------------------
+    def encode(self, image: torch.Tensor, label: torch.Tensor, instance=None):
+        """image (B,3,H,W) in [-1,1], label (B,1,H,W) ids -> mu, logvar (B, 8C, H/64, W/64).
+
+        `instance` is accepted for symmetry; the encoder only uses the semantic classes.
+        """
+        one_hot(label[:1, :, :1, :1], self.config.num_classes)       # cheap id check
+        return self.encoder(class_crops(image, label, self.config.num_classes))
+
+    def decode(self, label: torch.Tensor, z: torch.Tensor, instance=None) -> torch.Tensor:
+        """label (B,1,H,W) ids, z (B, 8C, H/64, W/64) -> image (B,3,H,W) in [-1,1]."""
+        return self.generator(self.label_input(label, instance, z.dtype), z)
+
+    def discriminate(self, label: torch.Tensor, image: torch.Tensor, instance=None):
+        """-> one (B,1,h,w) logits tensor per discriminator scale."""
+        return [feats[-1] for feats in self.discriminator_features(label, image, instance)]
+
+    def discriminator_features(self, label, image, instance=None):
+        """-> per scale, every layer's output (feature matching uses all but the last)."""
+        if self.discriminator is None:
+            raise RuntimeError("this GroupDNet was built without its discriminator")
+        x = torch.cat([self.label_input(label, instance, image.dtype), image], 1)
+        return self.discriminator(x)
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)

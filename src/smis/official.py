@@ -1,0 +1,143 @@
+"""Import the authors' GroupDNet checkpoints (a folder of latest_net_{G,E,D}.pth).
+
+The widths and class count are read from the tensors, the named dataset's preset supplies the
+structure (group schedule, norm rule, edges), and every tensor's shape is checked before any
+weight is loaded, so a wrong dataset or a damaged file gives an error that names the file and
+the tensor.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+
+from .networks import GroupDNet, GroupDNetConfig, preset
+from .networks.presets import PRESETS
+
+FILES = {"generator": "latest_net_G.pth", "encoder": "latest_net_E.pth",
+         "discriminator": "latest_net_D.pth"}
+OFFICIAL_PRESETS = ("deepfashion", "cityscapes", "ade20k")
+DATASET_CLASSES = {"deepfashion": 8, "cityscapes": 35, "ade20k": 151}
+
+
+class OfficialCheckpointError(ValueError):
+    """The authors' files do not fit the requested dataset preset."""
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise OfficialCheckpointError(f"{path}: cannot be read as a torch checkpoint ({e})") from e
+    if not isinstance(sd, dict) or not all(torch.is_tensor(v) for v in sd.values()):
+        raise OfficialCheckpointError(f"{path}: expected a plain state_dict (tensor per key), "
+                                      f"as the authors' code saves; got {type(sd).__name__}")
+    return {k.removeprefix("module."): v for k, v in sd.items()}
+
+
+def _tensor(sd: dict, key: str, path: Path, ndim: int) -> torch.Tensor:
+    if key not in sd:
+        raise OfficialCheckpointError(f"{path}: tensor {key!r} is missing; is this the right file?")
+    t = sd[key]
+    if t.dim() != ndim:
+        raise OfficialCheckpointError(f"{path}: tensor {key!r} has shape {tuple(t.shape)}; "
+                                      f"expected {ndim} dimensions")
+    return t
+
+
+def infer_config(dataset: str, sds: dict[str, dict], paths: dict[str, Path]) -> GroupDNetConfig:
+    """Widths and class count from the tensors, structure from the dataset preset."""
+    E, G = sds["encoder"], sds["generator"]
+    latent = _tensor(E, "fc_mu.weight", paths["encoder"], 4).shape[0]
+    num_classes = latent // 8                    # 8 latent channels per class (authors' fixed)
+    enc_width = _tensor(E, "layer1.0.weight_orig", paths["encoder"], 4).shape[0]
+    enc_layers = sum(bool(re.fullmatch(r"layer\d+\.0\.weight_orig", k)) for k in E)
+    out_width = _tensor(G, "conv_img.weight", paths["generator"], 4).shape[1]
+    # the preset's last generator width is n (or 2n for ADE20K): recover n from it
+    unit = PRESETS[dataset](num_classes=num_classes, ngf=1).widths[-1]
+    ngf = out_width // unit
+    overrides = {"encoder_layers": enc_layers}
+    if "discriminator" in sds:
+        D, dpath = sds["discriminator"], paths["discriminator"]
+        ndf = _tensor(D, "discriminator_0.model0.0.weight", dpath, 4).shape[0]
+        overrides["num_discriminators"] = len({k.split(".")[0] for k in D})
+        overrides["discriminator_layers"] = len({k.split(".")[1] for k in D}) - 1
+    else:
+        ndf = 64
+    cfg = preset(dataset, num_classes=num_classes, ngf=max(ngf, 1), encoder_width=enc_width,
+                 ndf=ndf)
+    return GroupDNetConfig.from_dict({**cfg.to_dict(), **overrides})
+
+
+def _shape_problems(net: GroupDNet, sds: dict, paths: dict) -> list[str]:
+    """Every key or shape that differs between our networks and the authors' files."""
+    problems = []
+    for part, sd in sds.items():
+        ours = getattr(net, part).state_dict()
+        for key in sorted(set(ours) - set(sd)):
+            problems.append(f"{paths[part]}: tensor {key!r} is missing "
+                            f"(expected shape {tuple(ours[key].shape)})")
+        for key in sorted(set(sd) - set(ours)):
+            problems.append(f"{paths[part]}: unexpected tensor {key!r} {tuple(sd[key].shape)}")
+        for key in sorted(set(sd) & set(ours)):
+            if sd[key].shape != ours[key].shape:
+                problems.append(f"{paths[part]}: tensor {key!r} has shape {tuple(sd[key].shape)}; "
+                                f"expected {tuple(ours[key].shape)}")
+    return problems
+
+
+def _fits(dataset: str, sds: dict, paths: dict) -> bool:
+    try:
+        cfg = infer_config(dataset, sds, paths)
+        with torch.device("meta"):
+            net = GroupDNet(cfg, with_discriminator="discriminator" in sds, init_gain=None)
+        return not _shape_problems(net, sds, paths)
+    except (OfficialCheckpointError, ValueError, ZeroDivisionError):
+        return False
+
+
+def load_official(folder: str | Path, dataset: str, *, with_discriminator: bool | None = None,
+                  map_location="cpu") -> GroupDNet:
+    """Build our GroupDNet from the authors' checkpoint folder, in eval mode.
+
+    folder: holds latest_net_G.pth and latest_net_E.pth, and optionally latest_net_D.pth
+      (the layout of the authors' `checkpoints/NAME/`).
+    dataset: deepfashion | cityscapes | ade20k, the preset whose structure the files follow.
+    with_discriminator: None loads D when its file is there; True requires it; False skips it.
+    """
+    if dataset not in OFFICIAL_PRESETS:
+        raise ValueError(f"dataset must be one of {OFFICIAL_PRESETS} for the authors' "
+                         f"checkpoints; got {dataset!r}")
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"checkpoint folder not found: {folder} (expected a folder with "
+                                f"{FILES['generator']}, {FILES['encoder']} [, {FILES['discriminator']}])")
+    paths = {part: folder / name for part, name in FILES.items()}
+    wanted = ["generator", "encoder"]
+    if with_discriminator or (with_discriminator is None and paths["discriminator"].is_file()):
+        wanted.append("discriminator")
+    for part in wanted:
+        if not paths[part].is_file():
+            raise FileNotFoundError(f"{paths[part]} is missing: the authors' {part} weights are "
+                                    f"expected there ({', '.join(FILES[p] for p in wanted)})")
+    sds = {part: _read_state_dict(paths[part]) for part in wanted}
+
+    cfg = infer_config(dataset, sds, paths)
+    net = GroupDNet(cfg, with_discriminator="discriminator" in sds, init_gain=None)
+    problems = _shape_problems(net, sds, paths)
+    if problems:
+        others = [d for d in OFFICIAL_PRESETS if d != dataset and _fits(d, sds, paths)]
+        hint = (f"\nThese files fit the {others[0]!r} preset: use dataset={others[0]!r}."
+                if others else "")
+        shown = "\n  ".join(problems[:8]) + (f"\n  ... and {len(problems) - 8} more"
+                                             if len(problems) > 8 else "")
+        raise OfficialCheckpointError(
+            f"the files in {folder} do not match the {dataset!r} GroupDNet "
+            f"({cfg.num_classes} classes, ngf inferred from conv_img):\n  {shown}{hint}")
+    for part, sd in sds.items():
+        getattr(net, part).load_state_dict(sd)
+    net.config.extra.update(source=str(folder), dataset=dataset,
+                            dataset_classes=DATASET_CLASSES[dataset])
+    return net.to(map_location).eval()
