@@ -72,30 +72,34 @@ def infer_config(dataset: str, sds: dict[str, dict], paths: dict[str, Path]) -> 
 
 
 def _shape_problems(net: GroupDNet, sds: dict, paths: dict) -> list[str]:
-    """Every key or shape that differs between our networks and the authors' files."""
+    """Every shape, then every key, that differs between our networks and the authors' files."""
     problems = []
     for part, sd in sds.items():
         ours = getattr(net, part).state_dict()
+        for key in sorted(set(sd) & set(ours)):
+            if sd[key].shape != ours[key].shape:
+                problems.append(f"{paths[part]}: tensor {key!r} has shape {tuple(sd[key].shape)}; "
+                                f"expected {tuple(ours[key].shape)}")
         for key in sorted(set(ours) - set(sd)):
             problems.append(f"{paths[part]}: tensor {key!r} is missing "
                             f"(expected shape {tuple(ours[key].shape)})")
         for key in sorted(set(sd) - set(ours)):
             problems.append(f"{paths[part]}: unexpected tensor {key!r} {tuple(sd[key].shape)}")
-        for key in sorted(set(sd) & set(ours)):
-            if sd[key].shape != ours[key].shape:
-                problems.append(f"{paths[part]}: tensor {key!r} has shape {tuple(sd[key].shape)}; "
-                                f"expected {tuple(ours[key].shape)}")
     return problems
 
 
-def _fits(dataset: str, sds: dict, paths: dict) -> bool:
+def _build(dataset: str, sds: dict, paths: dict, device=None) -> tuple[GroupDNet | None, list[str]]:
+    """Our network for these files under `dataset`'s structure, and what does not fit."""
     try:
         cfg = infer_config(dataset, sds, paths)
-        with torch.device("meta"):
+        with torch.device(device or "cpu"):
             net = GroupDNet(cfg, with_discriminator="discriminator" in sds, init_gain=None)
-        return not _shape_problems(net, sds, paths)
-    except (OfficialCheckpointError, ValueError, ZeroDivisionError):
-        return False
+    except ValueError as e:        # widths the preset's group schedule cannot split
+        E, G = paths["encoder"].name, paths["generator"].name
+        return None, [f"{E} fc_mu.weight {tuple(sds['encoder']['fc_mu.weight'].shape)} and "
+                      f"{G} conv_img.weight {tuple(sds['generator']['conv_img.weight'].shape)} give "
+                      f"widths the {dataset} structure cannot use: {e}"]
+    return net, _shape_problems(net, sds, paths)
 
 
 def load_official(folder: str | Path, dataset: str, *, with_discriminator: bool | None = None,
@@ -124,18 +128,15 @@ def load_official(folder: str | Path, dataset: str, *, with_discriminator: bool 
                                     f"expected there ({', '.join(FILES[p] for p in wanted)})")
     sds = {part: _read_state_dict(paths[part]) for part in wanted}
 
-    cfg = infer_config(dataset, sds, paths)
-    net = GroupDNet(cfg, with_discriminator="discriminator" in sds, init_gain=None)
-    problems = _shape_problems(net, sds, paths)
+    net, problems = _build(dataset, sds, paths)
     if problems:
-        others = [d for d in OFFICIAL_PRESETS if d != dataset and _fits(d, sds, paths)]
+        others = [d for d in OFFICIAL_PRESETS if d != dataset and not _build(d, sds, paths, "meta")[1]]
         hint = (f"\nThese files fit the {others[0]!r} preset: use dataset={others[0]!r}."
                 if others else "")
         shown = "\n  ".join(problems[:8]) + (f"\n  ... and {len(problems) - 8} more"
                                              if len(problems) > 8 else "")
         raise OfficialCheckpointError(
-            f"the files in {folder} do not match the {dataset!r} GroupDNet "
-            f"({cfg.num_classes} classes, ngf inferred from conv_img):\n  {shown}{hint}")
+            f"the files in {folder} do not match the {dataset!r} GroupDNet:\n  {shown}{hint}")
     for part, sd in sds.items():
         getattr(net, part).load_state_dict(sd)
     net.config.extra.update(source=str(folder), dataset=dataset,

@@ -1,0 +1,1 @@
+"""Benchmark commands: `python -m smis.benchmarks.NAME --help`. They print figures; no test times."""

@@ -1,0 +1,55 @@
+"""Convert the authors' released checkpoints into an smis checkpoint.
+
+    python -m smis.convert checkpoints/cityscapes_smis --dataset cityscapes -o cityscapes.smis.pt
+
+The folder holds latest_net_G.pth and latest_net_E.pth (and optionally latest_net_D.pth), as the
+authors' `checkpoints/NAME/`. The output loads with `smis.load_model` and the smis commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .checkpoint import save_model
+from .official import OFFICIAL_PRESETS, load_official
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m smis.convert", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("folder", type=Path, help="folder with the authors' latest_net_{G,E[,D]}.pth")
+    p.add_argument("--dataset", required=True, choices=OFFICIAL_PRESETS,
+                   help="which of the authors' models the files are")
+    p.add_argument("-o", "--output", type=Path, default=None,
+                   help="checkpoint to write (default: FOLDER/smis_DATASET.pt)")
+    p.add_argument("--no-discriminator", action="store_true",
+                   help="leave the discriminator out (smaller file; enough for generation)")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    output = args.output or args.folder / f"smis_{args.dataset}.pt"
+    try:
+        net = load_official(args.folder, args.dataset,
+                            with_discriminator=False if args.no_discriminator else None)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    c = net.config
+    print(f"read {args.folder} as {args.dataset}: {c.num_classes} classes "
+          f"(the {args.dataset} dataset has {c.extra['dataset_classes']}), generator widths "
+          f"{list(c.widths)}, encoder width {c.encoder_width}, discriminator ndf {c.ndf}")
+    for part in ("generator", "encoder", "discriminator"):
+        module = getattr(net, part)
+        if module is not None:
+            print(f"  {part:13s} {sum(p.numel() for p in module.parameters()):>12,d} parameters")
+    save_model(net, output, source=str(args.folder), dataset=args.dataset)
+    print(f"wrote {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""Vectorised class-wise crops equal the straightforward loop (SPEC §3.1)."""
+
+import pytest
+import torch
+
+from smis.networks import class_crops, class_crops_loop
+
+
+@pytest.mark.parametrize("size", [(64, 64), (37, 53), (32, 64), (8, 8)])
+@pytest.mark.parametrize("num_classes", [1, 5, 151])
+def test_matches_loop_on_random_label_maps(size, num_classes):
+    image = torch.rand(3, 3, *size) * 2 - 1
+    label = torch.randint(0, min(num_classes, 7), (3, 1, *size))
+    label[1] = torch.randint(0, num_classes, (1, *size))        # every class, scattered
+    assert torch.equal(class_crops(image, label, num_classes),
+                       class_crops_loop(image, label, num_classes))
+
+
+def test_blobs_one_pixel_whole_image_and_absent_classes():
+    H, W = 48, 80
+    image = torch.rand(3, 3, H, W) * 2 - 1
+    label = torch.zeros(3, 1, H, W, dtype=torch.int64)
+    label[0, 0, 10:20, 30:55] = 1                               # a box
+    label[0, 0, 33, 7] = 3                                      # one pixel
+    label[0, 0, 40:, :5] = 2
+    label[1] = 4                                                # a class covering the image
+    yy, xx = torch.meshgrid(torch.arange(H), torch.arange(W), indexing="ij")
+    label[2, 0][(yy - 20) ** 2 + (xx - 40) ** 2 < 150] = 2      # a disc: box != mask
+    crops = class_crops(image, label, 6)
+    assert torch.equal(crops, class_crops_loop(image, label, 6))
+    assert crops.shape == (3, 18, H, W)
+    # class 3 is one pixel: its crop is that pixel's colour everywhere
+    assert torch.equal(crops[0, 9:12], image[0, :, 33:34, 7:8].expand(3, H, W))
+    # a class covering the image gives the image itself; absent classes give zeros
+    assert torch.equal(crops[1, 12:15], image[1])
+    assert not crops[1, :12].any() and not crops[1, 15:].any()
+    assert not crops[0, 15:].any()
+
+
+def test_class_major_channel_order():
+    image = torch.rand(1, 3, 16, 16)
+    label = torch.zeros(1, 1, 16, 16, dtype=torch.int64)
+    label[..., 8:] = 1
+    crops = class_crops(image, label, 2)
+    # class 1 occupies the right half: its crop is the right half stretched to full width
+    expected = torch.nn.functional.interpolate(image[..., 8:], size=(16, 16), mode="nearest")
+    assert torch.equal(crops[:, 3:6], expected)
