@@ -26,7 +26,7 @@ def test_wrong_dataset_with_buildable_widths_lists_mismatched_tensors(reference_
         smis.load_official(reference_dir / "deepfashion", dataset="ade20k")
     msg = str(err.value)
     assert "dataset='deepfashion'" in msg
-    assert "latest_net_G.pth: tensor 'fc.weight' has shape (256, 8, 3, 3)" in msg
+    assert "latest_net_G.pth: tensor 'G_middle_0.conv_0.weight_orig' has shape (256, 32, 3, 3)" in msg
 
 
 def test_unknown_dataset_and_missing_folder(tmp_path):
