@@ -91,6 +91,11 @@ class GroupDNet(nn.Module):
         `instance` is accepted for symmetry; the encoder only uses the semantic classes.
         """
         one_hot(label[:1, :, :1, :1], self.config.num_classes)       # cheap id check
+        _, h, w = self.latent_shape(*image.shape[2:])
+        if h * w < 2:
+            raise ValueError(f"the encoder needs images of at least 64x128 pixels: at "
+                             f"{image.shape[2]}x{image.shape[3]} its last instance norm would "
+                             "see a single cell")
         return self.encoder(class_crops(image, label, self.config.num_classes))
 
     def decode(self, label: torch.Tensor, z: torch.Tensor, instance=None) -> torch.Tensor:
