@@ -68,7 +68,7 @@ def class_crops(image: torch.Tensor, label: torch.Tensor, num_classes: int) -> t
     src = image.reshape(B, 3, H * W).index_select(0, b)                    # (P,3,H*W)
     pixels = torch.gather(src, 2, flat_index.unsqueeze(1).expand(-1, 3, -1))
     crops = image.new_zeros(B, C, 3, H * W)
-    crops[b, c] = pixels * keep.unsqueeze(1)
+    crops[b, c] = pixels.mul_(keep.unsqueeze(1))
     return crops.view(B, 3 * C, H, W)
 
 

@@ -1,0 +1,17 @@
+"""The model preset configs instantiate (Hydra `_target_`) to the presets in code."""
+
+from pathlib import Path
+
+import pytest
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from smis.networks import preset
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "model"
+
+
+@pytest.mark.parametrize("name", ["deepfashion", "cityscapes", "ade20k", "small"])
+def test_model_config_instantiates_the_preset(name):
+    cfg = instantiate(OmegaConf.load(CONFIGS / f"{name}.yaml"))
+    assert cfg == preset(name)
