@@ -71,6 +71,9 @@ def test_bad_labels_get_clear_errors(net):
     with pytest.raises(ValueError, match=r"\[0, 7\].*found values in \[0, 8\]"):
         label[0, 0, 0, 0] = 8
         net.decode(label, net.sample_z(2, 64, 64))
+    with pytest.raises(ValueError, match=r"found values in \[-1, 7\]"):
+        label[0, 0, 0, 0] = -1
+        net.encode(*batch(W=128)[:1], label.repeat(1, 1, 1, 2))
     with pytest.raises(ValueError, match="shape \\(B,1,H,W\\)"):
         one_hot(torch.zeros(2, 64, 64, dtype=torch.int64), 8)
 

@@ -62,6 +62,16 @@ def test_tensor_of_wrong_shape_is_named(reference_dir, tmp_path):
     assert "latest_net_G.pth" in str(err.value) and "'up_1.conv_0.bias' has shape (7,)" in str(err.value)
 
 
+def test_missing_tensor_is_named(reference_dir, tmp_path):
+    for name in ("latest_net_G.pth", "latest_net_E.pth"):
+        shutil.copy(reference_dir / "deepfashion" / name, tmp_path)
+    sd = torch.load(tmp_path / "latest_net_E.pth", weights_only=True)
+    del sd["fc_mu.weight"]
+    torch.save(sd, tmp_path / "latest_net_E.pth")
+    with pytest.raises(OfficialCheckpointError, match="latest_net_E.pth: tensor 'fc_mu.weight' is missing"):
+        smis.load_official(tmp_path, dataset="deepfashion")
+
+
 def test_corrupt_file_is_named(reference_dir, tmp_path):
     shutil.copy(reference_dir / "deepfashion" / "latest_net_G.pth", tmp_path)
     (tmp_path / "latest_net_E.pth").write_bytes(b"not a checkpoint")

@@ -90,8 +90,8 @@ def _shape_problems(net: GroupDNet, sds: dict, paths: dict) -> list[str]:
 
 def _build(dataset: str, sds: dict, paths: dict, device=None) -> tuple[GroupDNet | None, list[str]]:
     """Our network for these files under `dataset`'s structure, and what does not fit."""
+    cfg = infer_config(dataset, sds, paths)      # a missing or odd tensor raises here
     try:
-        cfg = infer_config(dataset, sds, paths)
         with torch.device(device or "cpu"):
             net = GroupDNet(cfg, with_discriminator="discriminator" in sds, init_gain=None)
     except ValueError as e:        # widths the preset's group schedule cannot split
@@ -103,13 +103,14 @@ def _build(dataset: str, sds: dict, paths: dict, device=None) -> tuple[GroupDNet
 
 
 def load_official(folder: str | Path, dataset: str, *, with_discriminator: bool | None = None,
-                  map_location="cpu") -> GroupDNet:
+                  device="cpu") -> GroupDNet:
     """Build our GroupDNet from the authors' checkpoint folder, in eval mode.
 
     folder: holds latest_net_G.pth and latest_net_E.pth, and optionally latest_net_D.pth
       (the layout of the authors' `checkpoints/NAME/`).
     dataset: deepfashion | cityscapes | ade20k, the preset whose structure the files follow.
     with_discriminator: None loads D when its file is there; True requires it; False skips it.
+    device: where the returned network lives.
     """
     if dataset not in OFFICIAL_PRESETS:
         raise ValueError(f"dataset must be one of {OFFICIAL_PRESETS} for the authors' "
@@ -141,4 +142,4 @@ def load_official(folder: str | Path, dataset: str, *, with_discriminator: bool 
         getattr(net, part).load_state_dict(sd)
     net.config.extra.update(source=str(folder), dataset=dataset,
                             dataset_classes=DATASET_CLASSES[dataset])
-    return net.to(map_location).eval()
+    return net.to(device).eval()

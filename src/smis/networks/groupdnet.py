@@ -29,8 +29,8 @@ def instance_edges(instance: torch.Tensor) -> torch.Tensor:
     return edge.float()
 
 
-def one_hot(label: torch.Tensor, num_classes: int, dtype=torch.float32) -> torch.Tensor:
-    """(B,1,H,W) int64 class ids -> (B,C,H,W) one-hot, with a clear error for a bad id."""
+def check_labels(label: torch.Tensor, num_classes: int) -> None:
+    """Clear errors for a label map that is not (B,1,H,W) integer ids in [0, num_classes)."""
     if label.dim() != 4 or label.shape[1] != 1 or label.dtype.is_floating_point:
         raise ValueError(f"label must be an integer tensor of shape (B,1,H,W); got "
                          f"{label.dtype} {tuple(label.shape)}")
@@ -38,6 +38,11 @@ def one_hot(label: torch.Tensor, num_classes: int, dtype=torch.float32) -> torch
     if low < 0 or high >= num_classes:
         raise ValueError(f"label ids must lie in [0, {num_classes - 1}] for {num_classes} classes; "
                          f"found values in [{low}, {high}]")
+
+
+def one_hot(label: torch.Tensor, num_classes: int, dtype=torch.float32) -> torch.Tensor:
+    """(B,1,H,W) int64 class ids -> (B,C,H,W) one-hot."""
+    check_labels(label, num_classes)
     out = torch.zeros(label.shape[0], num_classes, *label.shape[2:], device=label.device,
                       dtype=dtype)
     return out.scatter_(1, label.long(), 1.0)
@@ -90,13 +95,13 @@ class GroupDNet(nn.Module):
 
         `instance` is accepted for symmetry; the encoder only uses the semantic classes.
         """
-        one_hot(label[:1, :, :1, :1], self.config.num_classes)       # cheap id check
+        check_labels(label, self.config.num_classes)
         _, h, w = self.latent_shape(*image.shape[2:])
         if h * w < 2:
             raise ValueError(f"the encoder needs images of at least 64x128 pixels: at "
                              f"{image.shape[2]}x{image.shape[3]} its last instance norm would "
                              "see a single cell")
-        return self.encoder(class_crops(image, label, self.config.num_classes))
+        return self.encoder(class_crops(image, label.long(), self.config.num_classes))
 
     def decode(self, label: torch.Tensor, z: torch.Tensor, instance=None) -> torch.Tensor:
         """label (B,1,H,W) ids, z (B, 8C, H/64, W/64) -> image (B,3,H,W) in [-1,1]."""
