@@ -28,6 +28,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m smis.benchmarks.crops
+	$(PY) -m smis.benchmarks.data
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .ruff_cache

@@ -4,6 +4,7 @@ from PIL import Image
 
 from smis import demo
 from smis.benchmarks import crops as crops_benchmark
+from smis.benchmarks import data as data_benchmark
 
 
 def test_demo_writes_the_sample_grid(tmp_path, capsys):
@@ -25,3 +26,10 @@ def test_crops_benchmark_prints_the_ratio(capsys):
                           "--repeats", "1"])
     out = capsys.readouterr().out
     assert "speed-up, crops + encoder:" in out and "x" in out.splitlines()[-1]
+
+
+def test_data_benchmark_prints_a_rate_per_layout(capsys):
+    data_benchmark.main(["--count", "2", "--workers", "0"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if "im/s" in line]
+    assert [row.split()[0] for row in rows] == ["cityscapes", "ade20k", "deepfashion", "folder"]
+    assert all(row.count("im/s") == 2 for row in rows)

@@ -1,0 +1,177 @@
+"""One LightningDataModule per dataset: thin wrappers that build the Dataset for each split
+and share the loader settings (workers, pinned memory, persistent workers, a seed per worker)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.utilities import rank_zero_warn
+from torch.utils.data import DataLoader, Dataset
+
+from .ade20k import ADE20KDataset
+from .cityscapes import CityscapesDataset
+from .classes import ClassInfo
+from .deepfashion import DeepFashionDataset
+from .folder import ImageFolderDataset
+from .synthetic import SyntheticScenes
+
+VAL_OFFSET = 10**9   # synthetic validation scenes: indices 1e9, 1e9 + 1, ...
+
+
+def seed_worker(worker_id: int) -> None:
+    """Seed Python's and NumPy's generators from the worker's torch seed (which the DataLoader
+    derives from its generator), so augmentation is reproducible with any library."""
+    import random
+
+    import numpy as np
+
+    seed = torch.initial_seed() % 2**32
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+class SceneDataModule(pl.LightningDataModule):
+    """Loader settings shared by every dataset. Subclasses implement `make_dataset`.
+
+    batch_size: per process (per GPU); val_batch_size defaults to it.
+    seed: seeds shuffling and the workers' augmentation.
+    """
+
+    def __init__(self, batch_size: int = 8, val_batch_size: int | None = None, num_workers: int = 2,
+                 pin_memory: bool = True, persistent_workers: bool = True, seed: int = 0):
+        super().__init__()
+        self.batch_size, self.val_batch_size = batch_size, val_batch_size or batch_size
+        self.num_workers, self.pin_memory = num_workers, pin_memory
+        self.persistent_workers, self.seed = persistent_workers, seed
+        self.train_set: Dataset | None = None
+        self.val_set: Dataset | None = None
+
+    def make_dataset(self, train: bool) -> Dataset:
+        raise NotImplementedError
+
+    @property
+    def classes(self) -> ClassInfo:
+        if self.train_set is None and self.val_set is None:
+            self.setup()
+        return (self.train_set or self.val_set).classes
+
+    @property
+    def num_classes(self) -> int:
+        return self.classes.num_classes
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is None and stage in (None, "fit"):
+            self.train_set = self.make_dataset(train=True)
+        if self.val_set is None:
+            self.val_set = self.make_dataset(train=False)
+        for split in (self.train_set, self.val_set):
+            if getattr(split, "skipped", 0):
+                rank_zero_warn(f"{type(self).__name__}: left out {split.skipped} unpaired files "
+                               "(skip_unpaired=true)")
+
+    def _loader(self, dataset: Dataset, batch_size: int, train: bool) -> DataLoader:
+        workers = self.num_workers
+        return DataLoader(dataset, batch_size=batch_size, shuffle=train, drop_last=train,
+                          num_workers=workers, pin_memory=self.pin_memory and torch.cuda.is_available(),
+                          persistent_workers=self.persistent_workers and workers > 0,
+                          worker_init_fn=seed_worker,
+                          generator=torch.Generator().manual_seed(self.seed))
+
+    def train_dataloader(self) -> DataLoader:
+        self.setup("fit")
+        return self._loader(self.train_set, self.batch_size, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        self.setup("validate")
+        return self._loader(self.val_set, self.val_batch_size, train=False)
+
+
+class CityscapesDataModule(SceneDataModule):
+    def __init__(self, root: str, train_split: str = "train", val_split: str = "val",
+                 size: Sequence[int] = (256, 512), flip: bool = True, skip_unpaired: bool = False,
+                 **loader):
+        super().__init__(**loader)
+        self.root, self.splits = root, {True: train_split, False: val_split}
+        self.options = dict(size=tuple(size), flip=flip, skip_unpaired=skip_unpaired)
+
+    def make_dataset(self, train: bool) -> Dataset:
+        return CityscapesDataset(self.root, self.splits[train], train=train, **self.options)
+
+
+class ADE20KDataModule(SceneDataModule):
+    def __init__(self, root: str, train_split: str = "train", val_split: str = "val",
+                 load_size: int = 286, crop_size: int = 256, flip: bool = True,
+                 skip_unpaired: bool = False, **loader):
+        super().__init__(**loader)
+        self.root, self.splits = root, {True: train_split, False: val_split}
+        self.options = dict(load_size=load_size, crop_size=crop_size, flip=flip,
+                            skip_unpaired=skip_unpaired)
+
+    def make_dataset(self, train: bool) -> Dataset:
+        return ADE20KDataset(self.root, self.splits[train], train=train, **self.options)
+
+
+class DeepFashionDataModule(SceneDataModule):
+    def __init__(self, root: str, train_split: str = "train", val_split: str = "test",
+                 size: int = 256, flip: bool = True, skip_unpaired: bool = False, **loader):
+        super().__init__(**loader)
+        self.root, self.splits = root, {True: train_split, False: val_split}
+        self.options = dict(size=size, flip=flip, skip_unpaired=skip_unpaired)
+
+    def make_dataset(self, train: bool) -> Dataset:
+        return DeepFashionDataset(self.root, self.splits[train], train=train, **self.options)
+
+
+class ImageFolderDataModule(SceneDataModule):
+    """Your own data. Validation comes from val_root (same folder names) or, when that is not
+    given, from a fixed held-out fraction of the pairs (val_fraction)."""
+
+    def __init__(self, root: str, image_dir: str = "images", label_dir: str = "labels",
+                 instance_dir: str | None = None, num_classes: int | None = None,
+                 class_names: Sequence[str] | None = None, palette=None,
+                 unknown_index: int | None = None, resize=None, crop=None, flip: bool = True,
+                 val_root: str | None = None, val_fraction: float = 0.1,
+                 skip_unpaired: bool = False, **loader):
+        super().__init__(**loader)
+        if val_root is None and not 0 < val_fraction < 1:
+            raise ValueError(f"val_fraction must be in (0, 1) when val_root is not set; got {val_fraction}")
+        self.root, self.val_root, self.val_fraction = root, val_root, val_fraction
+        self.options = dict(image_dir=image_dir, label_dir=label_dir, instance_dir=instance_dir,
+                            num_classes=num_classes, class_names=class_names, palette=palette,
+                            unknown_index=unknown_index, resize=resize, crop=crop, flip=flip,
+                            skip_unpaired=skip_unpaired)
+
+    def make_dataset(self, train: bool) -> Dataset:
+        if self.val_root is not None:
+            return ImageFolderDataset(self.root if train else self.val_root, train=train, **self.options)
+        full = ImageFolderDataset(self.root, train=train, **self.options)
+        order = torch.randperm(len(full), generator=torch.Generator().manual_seed(self.seed)).tolist()
+        n_val = max(1, round(len(full) * self.val_fraction))
+        if n_val >= len(full):
+            raise ValueError(f"{self.root}: {len(full)} pairs are too few to hold out "
+                             f"{self.val_fraction:.0%} for validation; set val_root")
+        return full.subset(sorted(order[-n_val:] if not train else order[:-n_val]), train)
+
+
+class SyntheticDataModule(SceneDataModule):
+    """Built-in synthetic scenes: no files. Validation scenes come from far past the training
+    indices, so they are never trained on."""
+
+    def __init__(self, num_train: int = 512, num_val: int = 16, size: int | Sequence[int] = 128,
+                 scene_seed: int = 0, flip: bool = True, **loader):
+        super().__init__(**loader)
+        self.num_train, self.num_val, self.scene_seed, self.flip = num_train, num_val, scene_seed, flip
+        self.size = size if isinstance(size, int) else tuple(size)
+
+    def make_dataset(self, train: bool) -> Dataset:
+        if train:
+            return SyntheticScenes(self.num_train, self.size, self.scene_seed, train=True, flip=self.flip)
+        return SyntheticScenes(self.num_val, self.size, self.scene_seed, train=False, first_index=VAL_OFFSET)
+
+
+DATAMODULES = {"cityscapes": CityscapesDataModule, "ade20k": ADE20KDataModule,
+               "deepfashion": DeepFashionDataModule, "folder": ImageFolderDataModule,
+               "synthetic": SyntheticDataModule}
+__all__ = [*(m.__name__ for m in DATAMODULES.values()), "DATAMODULES", "SceneDataModule", "seed_worker"]
