@@ -1,16 +1,18 @@
-"""Each datamodule works from its config in configs/dataset/ plus a root path."""
+"""Each datamodule works from its config in configs/dataset/ plus a root path, composed the way
+`python -m smis.train dataset=NAME dataset.root=...` composes it."""
 
 from pathlib import Path
 
 import pytest
 import torch
+from hydra.errors import MissingConfigException
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
+from omegaconf.errors import MissingMandatoryValue
 
 from smis.data import DatasetError
 from tests.data_trees import ade20k_tree, cityscapes_tree, deepfashion_tree, folder_tree
+from tests.hydra_configs import compose_train
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "dataset"
 TREES = {"cityscapes": (cityscapes_tree, 35), "ade20k": (ade20k_tree, 151),
          "deepfashion": (deepfashion_tree, 8), "folder": (folder_tree, 4)}
 SMALL = {"cityscapes": {"size": [32, 64]}, "ade20k": {"load_size": 40, "crop_size": 32},
@@ -19,11 +21,11 @@ SMALL = {"cityscapes": {"size": [32, 64]}, "ade20k": {"load_size": 40, "crop_siz
 
 
 def datamodule(name: str, root: Path | None, **overrides):
-    cfg = OmegaConf.load(CONFIGS / f"{name}.yaml")
-    cfg = OmegaConf.merge(cfg, SMALL[name], {"batch_size": 2, "num_workers": 0}, overrides)
+    options = {**SMALL[name], "batch_size": 2, "num_workers": 0, **overrides}
+    args = [f"dataset={name}"] + [f"++dataset.{k}={v}".replace(" ", "") for k, v in options.items()]
     if root is not None:
-        cfg.root = str(root)
-    return instantiate(cfg)
+        args.append(f"dataset.root={root}")
+    return instantiate(compose_train(args).dataset)
 
 
 @pytest.mark.parametrize("name", sorted(TREES))
@@ -68,5 +70,11 @@ def test_worker_augmentation_is_seeded(tmp_path):
 def test_missing_root_in_config_is_reported(tmp_path):
     with pytest.raises(DatasetError, match="leftImg8bit"):
         datamodule("cityscapes", tmp_path / "nowhere").setup("fit")
-    with pytest.raises(Exception, match="root"):
-        instantiate(OmegaConf.load(CONFIGS / "cityscapes.yaml"))   # root: ??? left unset
+    with pytest.raises(MissingMandatoryValue, match="dataset.root"):
+        instantiate(compose_train(["dataset=cityscapes"]).dataset)   # root: ??? left unset
+
+
+def test_unknown_dataset_lists_the_choices():
+    with pytest.raises(MissingConfigException, match="Available options") as err:
+        compose_train(["dataset=cityscape"])
+    assert "cityscapes" in str(err.value) and "synthetic" in str(err.value)

@@ -17,9 +17,10 @@ from .datamodules import (
 from .deepfashion import DeepFashionDataset
 from .folder import ImageFolderDataset
 from .io import DatasetError
+from .sampling import EpochSampler
 from .synthetic import SYNTHETIC, SyntheticScenes
 
 __all__ = ["ADE20KDataModule", "ADE20KDataset", "CityscapesDataModule", "CityscapesDataset", "ClassInfo",
-           "DATAMODULES", "DatasetError", "DeepFashionDataModule", "DeepFashionDataset",
+           "DATAMODULES", "DatasetError", "DeepFashionDataModule", "EpochSampler", "DeepFashionDataset",
            "ImageFolderDataModule", "ImageFolderDataset", "SYNTHETIC", "SceneDataModule",
            "SyntheticDataModule", "SyntheticScenes"]

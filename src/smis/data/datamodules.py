@@ -15,6 +15,7 @@ from .cityscapes import CityscapesDataset
 from .classes import ClassInfo
 from .deepfashion import DeepFashionDataset
 from .folder import ImageFolderDataset
+from .sampling import EpochSampler
 from .synthetic import SyntheticScenes
 
 VAL_OFFSET = 10**9   # synthetic validation scenes: indices 1e9, 1e9 + 1, ...
@@ -36,7 +37,7 @@ class SceneDataModule(pl.LightningDataModule):
     """Loader settings shared by every dataset. Subclasses implement `make_dataset`.
 
     batch_size: per process (per GPU); val_batch_size defaults to it.
-    seed: seeds shuffling and the workers' augmentation.
+    seed: seeds the order of each epoch and each item's augmentation (see EpochSampler).
     """
 
     def __init__(self, batch_size: int = 8, val_batch_size: int | None = None, num_workers: int = 2,
@@ -72,8 +73,13 @@ class SceneDataModule(pl.LightningDataModule):
                                "(skip_unpaired=true)")
 
     def _loader(self, dataset: Dataset, batch_size: int, train: bool) -> DataLoader:
+        """The order and augmentation come from an EpochSampler, so they depend only on (seed, epoch)
+        and resume exactly. It shards itself across processes: run the trainer with
+        `use_distributed_sampler=False`."""
         workers = self.num_workers
-        return DataLoader(dataset, batch_size=batch_size, shuffle=train, drop_last=train,
+        sampler = EpochSampler(len(dataset), shuffle=train, seed=self.seed, drop_last=train)
+        # the generator only seeds the workers (seed_worker), without drawing from the global RNG
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=train,
                           num_workers=workers, pin_memory=self.pin_memory and torch.cuda.is_available(),
                           persistent_workers=self.persistent_workers and workers > 0,
                           worker_init_fn=seed_worker,

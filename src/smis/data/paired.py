@@ -13,6 +13,7 @@ from torch.utils.data import Dataset
 
 from .classes import ClassInfo
 from .io import DatasetError, read_ids, read_image
+from .sampling import split_key
 from .transforms import PairTransform
 
 UNKNOWN_FILE_VALUE = 255   # SPADE convention: 255 in a label file means "unknown"
@@ -74,7 +75,9 @@ class PairedDataset(Dataset):
                                   else "") + ")")
         return ids
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        """key: an index, or (index, augmentation seed) as EpochSampler yields (see split_key)."""
+        index, generator = split_key(key)
         s = self.samples[index]
         image, label = read_image(s.image), read_ids(s.label)
         maps = [label] + ([read_ids(s.instance, "instance map")] if s.instance else [])
@@ -82,7 +85,7 @@ class PairedDataset(Dataset):
             if m.size != image.size:
                 raise DatasetError(f"{path} is {m.width}x{m.height} but its image {s.image} is "
                                    f"{image.width}x{image.height}")
-        img, ids = self.transform(image, maps, self.train)
+        img, ids = self.transform(image, maps, self.train, generator)
         item = {"image": img, "label": self.to_class_ids(ids[0], s.label), "name": s.name}
         if s.instance:
             item["instance"] = ids[1]

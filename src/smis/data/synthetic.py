@@ -21,6 +21,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from .classes import ClassInfo
+from .sampling import split_key
 
 SYNTHETIC = ClassInfo(
     names=("sky", "grass", "road", "building", "tree", "car", "water", "rock"),
@@ -131,7 +132,7 @@ def class_texture(c: int, H: int, W: int, g: torch.Generator) -> torch.Tensor:
 
 class SyntheticScenes(Dataset):
     """num_samples scenes of size (H, W); the same (seed, index) always gives the same scene.
-    Training adds random horizontal flips."""
+    Training adds random horizontal flips (drawn from the key's seed when it has one)."""
 
     classes = SYNTHETIC
     num_classes = SYNTHETIC.num_classes
@@ -156,11 +157,13 @@ class SyntheticScenes(Dataset):
             image = torch.where(label == c, tex, image)
         return image * 2 - 1, label[None]
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        """key: an index, or (index, augmentation seed) as EpochSampler yields (see split_key)."""
+        index, generator = split_key(key)
         if not 0 <= index < self.num_samples:
             raise IndexError(f"index {index} out of range for {self.num_samples} scenes")
         image, label = self.scene(index)
-        if self.train and self.flip and bool(torch.rand(()) < 0.5):
+        if self.train and self.flip and bool(torch.rand((), generator=generator) < 0.5):
             image, label = image.flip(-1), label.flip(-1)
         return {"image": image, "label": label, "name": f"scene_{self.seed}_{self.first_index + index:06d}"}
 

@@ -1,0 +1,62 @@
+"""Callbacks and the checkpoint writer used by `smis.train`."""
+
+from __future__ import annotations
+
+import time
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.plugins.io import TorchCheckpointIO
+from pytorch_lightning.utilities import rank_zero_info
+
+from ..checkpoint import atomic_torch_save
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes through a temporary file + rename, so a kill during a save never leaves a
+    half-written last.ckpt in place of the previous good one; reads with weights_only=True."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        atomic_torch_save(checkpoint, path)
+
+    def load_checkpoint(self, path, map_location=lambda storage, loc: storage, weights_only=None):
+        return super().load_checkpoint(path, map_location=map_location, weights_only=True)
+
+
+class ImagesPerSecond(pl.Callback):
+    """Logs training images/s per process and for all processes together, and states the
+    per-process and global batch sizes once at the start."""
+
+    def __init__(self, window: int = 20):
+        self.window = window
+        self._start: float | None = None
+        self._images = 0
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        loader = trainer.train_dataloader
+        per_process = getattr(loader, "batch_size", None)
+        if per_process:
+            world = trainer.world_size
+            rank_zero_info(f"batch: {per_process} images per process x {world} process(es) = "
+                           f"{per_process * world} per step")
+            for logger in trainer.loggers:
+                logger.log_hyperparams({"batch/per_process": per_process, "batch/global": per_process * world,
+                                        "batch/processes": world})
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self._start is None:
+            self._start, self._images = time.perf_counter(), 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._images += batch["image"].shape[0]
+        if (batch_idx + 1) % self.window:
+            return
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize(pl_module.device)
+        rate = self._images / (time.perf_counter() - self._start)
+        pl_module.log_dict({"perf/images_per_s_per_process": rate,
+                            "perf/images_per_s": rate * trainer.world_size}, batch_size=1)
+        self._start = None
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._start = None      # do not count the validation pause

@@ -1,0 +1,187 @@
+"""GroupDNetModule: the authors' training loop (SPEC §7) as a LightningModule.
+
+One batch = one generator step (G and E together: GAN + feature matching + VGG + KL) and one
+discriminator step (hinge on real and on a fresh fake made without gradient). Manual
+optimisation, because the two steps use different optimisers and different losses.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+from ..losses import VGGLoss, feature_matching_loss, generator_adv_loss, hinge_d_loss, kl_divergence
+from ..networks import GroupDNet, GroupDNetConfig
+from .figures import validation_figures
+from .schedule import ConstantThenLinear
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite: training stops, the last good checkpoint stays."""
+
+
+def step_seed(*parts: int) -> int:
+    """A 63-bit seed from integers, e.g. (seed, epoch, batch, rank)."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, np.uint64)[0] >> 1)
+
+
+class GroupDNetModule(pl.LightningModule):
+    """model: GroupDNetConfig as a dict; optim, loss: the `optim` and `loss` config groups;
+    ema_decay: keep an exponential moving average of the generator for evaluation (None: off);
+    samples: how many images the validation figures show (rows, random, resample)."""
+
+    def __init__(self, model: dict, optim: dict, loss: dict, seed: int = 0,
+                 ema_decay: float | None = None, samples: dict | None = None):
+        super().__init__()
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.net = GroupDNet(GroupDNetConfig.from_dict(model))
+        self.vgg = VGGLoss(loss["vgg_weights"]) if loss["vgg"] > 0 else None
+        if self.vgg is not None:
+            self.vgg.requires_grad_(False)
+        self.generator_ema = None
+        if ema_decay:
+            self.generator_ema = copy.deepcopy(self.net.generator).requires_grad_(False)
+        self.classes = None          # ClassInfo of the datamodule, for figures (set in setup)
+
+    # --- building blocks -------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        dm = getattr(self.trainer, "datamodule", None)
+        self.classes = getattr(dm, "classes", None)
+
+    def noise(self, batch_idx: int) -> torch.Generator:
+        """The reparameterisation noise of a batch is a function of (seed, epoch, batch, rank),
+        so a run resumed from a checkpoint draws exactly what the uninterrupted run drew."""
+        g = torch.Generator(device=self.device)
+        return g.manual_seed(step_seed(self.hparams.seed, self.current_epoch, batch_idx, self.global_rank))
+
+    def generate(self, image, label, instance, generator):
+        """Encode the real image, sample z ~ N(mu, sigma), decode. -> fake, mu, logvar."""
+        mu, logvar = self.net.encode(image, label)
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        z = mu + eps * torch.exp(0.5 * logvar)
+        return self.net.decode(label, z, instance), mu, logvar
+
+    def discriminate(self, label, instance, fake, real):
+        """One D pass over fake and real together (as the authors do) -> (fake, real) features."""
+        B = fake.shape[0]
+        both_instance = None if instance is None else torch.cat([instance, instance])
+        feats = self.net.discriminator_features(torch.cat([label, label]), torch.cat([fake, real]),
+                                                both_instance)
+        return ([[f[:B] for f in scale] for scale in feats], [[f[B:] for f in scale] for scale in feats])
+
+    def decode_for_eval(self, label, z, instance=None) -> torch.Tensor:
+        """Decode with the EMA generator when there is one."""
+        if self.generator_ema is None:
+            return self.net.decode(label, z, instance)
+        return self.generator_ema(self.net.label_input(label, instance, z.dtype), z)
+
+    def check_finite(self, which: str, terms: dict[str, torch.Tensor]) -> None:
+        if bool(torch.isfinite(torch.stack([v.detach().float() for v in terms.values()])).all()):
+            return                                     # one host sync per check
+        shown = ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
+        ckpt_dir = next((cb.dirpath for cb in self.trainer.checkpoint_callbacks), None)
+        raise NonFiniteLossError(
+            f"non-finite {which} loss at epoch {self.current_epoch}, step {self.global_step} ({shown}). "
+            f"Training stopped; the last good checkpoint is in {ckpt_dir} (resume with ckpt_path=...). "
+            "Try a lower learning rate or precision=32-true.")
+
+    # --- training ----------------------------------------------------------------------------
+    def training_step(self, batch: dict, batch_idx: int) -> None:
+        opt_g, opt_d = self.optimizers()
+        image, label, instance = batch["image"], batch["label"], batch.get("instance")
+        w, noise = self.hparams.loss, self.noise(batch_idx)
+
+        # generator + encoder step; D's weights are frozen (toggle) but pass gradients to the fake
+        self.toggle_optimizer(opt_g)
+        fake, mu, logvar = self.generate(image, label, instance, noise)
+        fake_feats, real_feats = self.discriminate(label, instance, fake, image)
+        terms = {"gan": w["gan"] * generator_adv_loss(fake_feats),
+                 "feat": w["feat"] * feature_matching_loss(fake_feats, real_feats),
+                 "kld": w["kld"] * kl_divergence(mu.float(), logvar.float())}
+        if self.vgg is not None:
+            terms["vgg"] = w["vgg"] * self.vgg(fake.float(), image.float())
+        g_loss = sum(terms.values())
+        self.check_finite("generator", {**terms, "total": g_loss})
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(g_loss)
+        opt_g.step()
+        self.untoggle_optimizer(opt_g)
+        self.update_ema()
+
+        # discriminator step on a fresh fake from the updated G (the authors' order)
+        self.toggle_optimizer(opt_d)
+        if not self.hparams.optim.get("d_reuses_fake", False):
+            with torch.no_grad():
+                fake, _, _ = self.generate(image, label, instance, noise)
+        fake_feats, real_feats = self.discriminate(label, instance, fake.detach(), image)
+        d_fake, d_real = hinge_d_loss(fake_feats, real=False), hinge_d_loss(real_feats, real=True)
+        self.check_finite("discriminator", {"d_fake": d_fake, "d_real": d_real})
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(d_fake + d_real)
+        opt_d.step()
+        self.untoggle_optimizer(opt_d)
+
+        logs = {f"train/g_{k}": v.detach() for k, v in terms.items()}
+        logs.update({"train/g_total": g_loss.detach(), "train/d_fake": d_fake.detach(),
+                     "train/d_real": d_real.detach(),
+                     "train/d_real_score": torch.stack([s[-1].mean() for s in real_feats]).mean().detach(),
+                     "train/d_fake_score": torch.stack([s[-1].mean() for s in fake_feats]).mean().detach(),
+                     "lr/g": opt_g.param_groups[0]["lr"], "lr/d": opt_d.param_groups[0]["lr"]})
+        self.log_dict(logs, batch_size=image.shape[0])
+        self.log_dict({"g": g_loss.detach(), "d": (d_fake + d_real).detach()}, prog_bar=True,
+                      logger=False, batch_size=image.shape[0])
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        if self.generator_ema is None:
+            return
+        for e, p in zip(self.generator_ema.parameters(), self.net.generator.parameters()):
+            e.lerp_(p, 1.0 - self.hparams.ema_decay)
+        for e, b in zip(self.generator_ema.buffers(), self.net.generator.buffers()):
+            e.copy_(b)
+
+    def on_train_epoch_start(self) -> None:
+        """Set this epoch's learning rates from the epoch number alone: nothing to step, so a
+        resumed run cannot be an epoch off."""
+        o = self.hparams.optim
+        factor = ConstantThenLinear(o["constant_epochs"], o["decay_epochs"])(self.current_epoch)
+        for opt, base in zip(self.optimizers(), (o["lr_g"], o["lr_d"])):
+            for group in opt.param_groups:
+                group["lr"] = base * factor
+
+    def configure_optimizers(self):
+        o = self.hparams.optim
+        betas = (o["beta1"], o["beta2"])
+        g_params = [*self.net.generator.parameters(), *self.net.encoder.parameters()]
+        opt_g = torch.optim.Adam(g_params, lr=o["lr_g"], betas=betas)
+        opt_d = torch.optim.Adam(self.net.discriminator.parameters(), lr=o["lr_d"], betas=betas)
+        return [opt_g, opt_d]
+
+    # --- validation --------------------------------------------------------------------------
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        image, label, instance = batch["image"], batch["label"], batch.get("instance")
+        mu, _ = self.net.encode(image, label)
+        recon = self.decode_for_eval(label, mu, instance)
+        self.log("val/recon_l1", (recon - image).abs().mean(), sync_dist=True, batch_size=image.shape[0])
+        if batch_idx == 0:
+            self._figure_batch = {k: v for k, v in batch.items() if torch.is_tensor(v)}
+
+    def on_validation_epoch_end(self) -> None:
+        batch = getattr(self, "_figure_batch", None)
+        self._figure_batch = None
+        if batch is None or self.trainer.sanity_checking or not self.trainer.is_global_zero:
+            return
+        validation_figures(self, batch, self.hparams.samples or {})
+
+    # --- checkpoints: everything to resume, but not the fixed VGG weights --------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items()
+                                    if not k.startswith("vgg.")}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if self.vgg is not None:
+            checkpoint["state_dict"].update({f"vgg.{k}": v for k, v in self.vgg.state_dict().items()})
