@@ -90,13 +90,9 @@ class GroupDNetModule(pl.LightningModule):
             "Try a lower learning rate or precision=32-true.")
 
     # --- training ----------------------------------------------------------------------------
-    def training_step(self, batch: dict, batch_idx: int) -> None:
-        opt_g, opt_d = self.optimizers()
-        image, label, instance = batch["image"], batch["label"], batch.get("instance")
-        w, noise = self.hparams.loss, self.noise(batch_idx)
-
-        # generator + encoder step; D's weights are frozen (toggle) but pass gradients to the fake
-        self.toggle_optimizer(opt_g)
+    def generator_losses(self, image, label, instance, noise) -> tuple[dict, torch.Tensor, list]:
+        """G + E losses (weighted). -> terms, the fake, D's features of the fake."""
+        w = self.hparams.loss
         fake, mu, logvar = self.generate(image, label, instance, noise)
         fake_feats, real_feats = self.discriminate(label, instance, fake, image)
         terms = {"gan": w["gan"] * generator_adv_loss(fake_feats),
@@ -104,8 +100,25 @@ class GroupDNetModule(pl.LightningModule):
                  "kld": w["kld"] * kl_divergence(mu.float(), logvar.float())}
         if self.vgg is not None:
             terms["vgg"] = w["vgg"] * self.vgg(fake.float(), image.float())
-        g_loss = sum(terms.values())
-        self.check_finite("generator", {**terms, "total": g_loss})
+        return terms, fake, fake_feats
+
+    def discriminator_losses(self, image, label, instance, fake) -> tuple[dict, list, list]:
+        """Hinge losses on real and on `fake` (detached). -> terms, fake and real features."""
+        fake_feats, real_feats = self.discriminate(label, instance, fake.detach(), image)
+        terms = {"d_fake": hinge_d_loss(fake_feats, real=False),
+                 "d_real": hinge_d_loss(real_feats, real=True)}
+        return terms, fake_feats, real_feats
+
+    def training_step(self, batch: dict, batch_idx: int) -> None:
+        opt_g, opt_d = self.optimizers()
+        image, label, instance = batch["image"], batch["label"], batch.get("instance")
+        noise = self.noise(batch_idx)
+
+        # generator + encoder step; D's weights are frozen (toggle) but pass gradients to the fake
+        self.toggle_optimizer(opt_g)
+        g_terms, fake, _ = self.generator_losses(image, label, instance, noise)
+        g_loss = sum(g_terms.values())
+        self.check_finite("generator", {**g_terms, "total": g_loss})
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(g_loss)
         opt_g.step()
@@ -117,23 +130,23 @@ class GroupDNetModule(pl.LightningModule):
         if not self.hparams.optim.get("d_reuses_fake", False):
             with torch.no_grad():
                 fake, _, _ = self.generate(image, label, instance, noise)
-        fake_feats, real_feats = self.discriminate(label, instance, fake.detach(), image)
-        d_fake, d_real = hinge_d_loss(fake_feats, real=False), hinge_d_loss(real_feats, real=True)
-        self.check_finite("discriminator", {"d_fake": d_fake, "d_real": d_real})
+        d_terms, fake_feats, real_feats = self.discriminator_losses(image, label, instance, fake)
+        d_loss = d_terms["d_fake"] + d_terms["d_real"]
+        self.check_finite("discriminator", d_terms)
         opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(d_fake + d_real)
+        self.manual_backward(d_loss)
         opt_d.step()
         self.untoggle_optimizer(opt_d)
 
-        logs = {f"train/g_{k}": v.detach() for k, v in terms.items()}
-        logs.update({"train/g_total": g_loss.detach(), "train/d_fake": d_fake.detach(),
-                     "train/d_real": d_real.detach(),
+        B = image.shape[0]
+        logs = {f"train/g_{k}": v.detach() for k, v in g_terms.items()}
+        logs.update({f"train/{k}": v.detach() for k, v in d_terms.items()})
+        logs.update({"train/g_total": g_loss.detach(),
                      "train/d_real_score": torch.stack([s[-1].mean() for s in real_feats]).mean().detach(),
                      "train/d_fake_score": torch.stack([s[-1].mean() for s in fake_feats]).mean().detach(),
                      "lr/g": opt_g.param_groups[0]["lr"], "lr/d": opt_d.param_groups[0]["lr"]})
-        self.log_dict(logs, batch_size=image.shape[0])
-        self.log_dict({"g": g_loss.detach(), "d": (d_fake + d_real).detach()}, prog_bar=True,
-                      logger=False, batch_size=image.shape[0])
+        self.log_dict(logs, batch_size=B)
+        self.log_dict({"g": g_loss.detach(), "d": d_loss.detach()}, prog_bar=True, logger=False, batch_size=B)
 
     @torch.no_grad()
     def update_ema(self) -> None:
