@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import copy
 import sys
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from .checkpoint import load_model, save_model
-from .networks import GroupDNetConfig
+from .networks import GroupDNet, GroupDNetConfig
 from .training import AtomicCheckpointIO, GroupDNetModule
 
 PRECISIONS = {"32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true"}
@@ -102,9 +101,11 @@ def instantiate_all(group: DictConfig | None) -> list:
 def export(module: GroupDNetModule, path: Path, cfg: DictConfig) -> Path:
     """model.pt in the smis.load_model format (with the EMA generator when there is one)."""
     net = module.net
-    if module.generator_ema is not None:
-        net = copy.deepcopy(net)
-        net.generator.load_state_dict(module.generator_ema.state_dict())
+    if module.generator_ema is not None:          # a fresh copy: spectral norm's tensors can't deepcopy
+        ema = GroupDNet(net.config, with_discriminator=net.discriminator is not None, init_gain=None)
+        ema.load_state_dict(net.state_dict())
+        ema.generator.load_state_dict(module.generator_ema.state_dict())
+        net = ema
     classes = module.classes
     return save_model(net.cpu(), path, dataset=HydraConfig.get().runtime.choices.get("dataset"),
                       class_names=list(classes.names) if classes else None,
