@@ -1,24 +1,26 @@
 """The demo and benchmark commands run and write what they promise."""
 
+import json
+
 from PIL import Image
 
 from smis import demo
 from smis.benchmarks import crops as crops_benchmark
 from smis.benchmarks import data as data_benchmark
+from smis.benchmarks import train_step as train_step_benchmark
 
 
-def test_demo_writes_the_sample_grid(tmp_path, capsys):
-    demo.main(["--out", str(tmp_path), "--samples", "2"])
+def test_demo_trains_and_writes_its_three_figures(tmp_path, capsys):
+    demo.main(["--out", str(tmp_path), "dataset.num_train=4", "dataset.batch_size=2", "dataset.num_val=2",
+               "optim.constant_epochs=1", "optim.decay_epochs=0", "~callbacks.progress_bar"])
     out = capsys.readouterr().out
-    path = tmp_path / "samples.png"
-    assert str(path.resolve()) in out
-    with Image.open(path) as im:   # 2 rows of (label map + 2 samples) at 128 px, 2 px padding
-        assert im.size == (3 * 130 + 2, 2 * 130 + 2)
-
-
-def test_demo_label_map_uses_every_class():
-    label = demo.builtin_scene(128)
-    assert set(label.unique().tolist()) == set(range(len(demo.SCENE_CLASSES)))
+    assert str(tmp_path.resolve()) in out
+    cell_w, cell_h = 128 + 2, 64 + 2                    # 64x128 scenes, 2 px padding
+    for name, (cols, rows) in {"samples": (7, 4), "resample": (7, 3), "transfer": (5, 3)}.items():
+        with Image.open(tmp_path / f"{name}.png") as im:
+            assert im.size == (cols * cell_w + 2, rows * cell_h + 2), name
+    assert (tmp_path / "training" / "model.pt").is_file()
+    assert (tmp_path / "training" / "samples" / "epoch_000_resample.png").is_file()
 
 
 def test_crops_benchmark_prints_the_ratio(capsys):
@@ -33,3 +35,21 @@ def test_data_benchmark_prints_a_rate_per_layout(capsys):
     rows = [line for line in capsys.readouterr().out.splitlines() if "im/s" in line]
     assert [row.split()[0] for row in rows] == ["cityscapes", "ade20k", "deepfashion", "folder"]
     assert all(row.count("im/s") == 2 for row in rows)
+
+
+def test_train_step_benchmark_prints_and_writes_one_row_per_precision(tmp_path, capsys):
+    path = tmp_path / "bench" / "train_step.json"
+    train_step_benchmark.main(["--presets", "small", "--size", "64x128", "--batch", "1", "--steps", "1",
+                               "--warmup", "0", "--no-vgg", "--precision", "32-true", "bf16-mixed",
+                               "--device", "cpu", "--json", str(path)])
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("small ")]
+    # preset size batch precision channels_last compile ms/step images/s peak-memory...
+    assert [r[:4] for r in rows] == [["small", "64x128", "1", p] for p in ("32-true", "bf16-mixed")]
+    assert all(float(r[7]) > 0 for r in rows)
+    saved = json.loads(path.read_text())
+    assert [(r["preset"], r["precision"]) for r in saved["rows"]] == [("small", "32-true"),
+                                                                      ("small", "bf16-mixed")]
+    keys = {"preset", "size", "batch", "precision", "channels_last", "compile", "ms_per_step",
+            "images_per_s", "peak_memory_mib", "error"}
+    assert all(set(r) == keys and r["error"] is None and r["images_per_s"] > 0 for r in saved["rows"])
+    assert not list(path.parent.glob("*.tmp"))   # written atomically, no temp file left behind

@@ -1,8 +1,12 @@
-"""`make demo` (first version): build the small GroupDNet on CPU and draw samples for a built-in
-label map: several random codes, and a strip where only one class's code is re-sampled.
+"""`make demo`: train the small GroupDNet on synthetic scenes on the CPU for a few minutes, then
+show what per-class codes do, on scenes it never saw:
 
-The network is randomly initialised until the training command lands, so the pictures show
-the mechanics (one code per class, 8 channels each), not learned appearance.
+    samples.png    label | real | reconstruction (its encoded codes) | random codes ...
+    resample.png   per row: label | reconstruction | only one class's code re-drawn ...
+    transfer.png   per row: target label | target reconstructed | reference | reference reconstructed |
+                   the target with one class's look (its code) taken from the reference
+
+    python -m smis.demo [--out results/demo] [Hydra overrides, e.g. optim.constant_epochs=5]
 """
 
 from __future__ import annotations
@@ -13,81 +17,73 @@ from pathlib import Path
 
 import torch
 
-from .networks import GroupDNet, preset
+from .applications import resample_class, transfer_class
+from .checkpoint import load_model
+from .data import SYNTHETIC, SyntheticScenes
+from .data.datamodules import VAL_OFFSET
+from .train import compose_config, train
 from .visualize import colorize, save_grid
 
-SCENE_CLASSES = ("sky", "grass", "road", "building", "tree", "car", "water", "rock")
-
-
-def builtin_scene(size: int = 128) -> torch.Tensor:
-    """A fixed street-like label map: sky over buildings, a road, grass, trees, a car, a pond.
-    -> (1,1,size,size) int64 with ids into SCENE_CLASSES."""
-    y, x = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
-    label = torch.zeros(size, size, dtype=torch.int64)                          # sky
-    label[y > 0.55 + 0.04 * torch.sin(9 * x)] = 1                               # grass
-    label[(x > 0.1) & (x < 0.45) & (y > 0.25) & (y <= 0.6)] = 3                 # building
-    label[(x > 0.6) & (x < 0.8) & (y > 0.35) & (y <= 0.6)] = 3
-    label[(y > 0.68) & (y < 0.85)] = 2                                          # road
-    label[(x - 0.9) ** 2 + ((y - 0.45) * 0.8) ** 2 < 0.012] = 4                 # tree
-    label[(x - 0.52) ** 2 + (y - 0.5) ** 2 < 0.006] = 4
-    label[(x > 0.2) & (x < 0.35) & (y > 0.72) & (y < 0.8)] = 5                  # car
-    label[((x - 0.75) / 1.8) ** 2 + (y - 0.93) ** 2 < 0.003] = 6                # pond
-    label[(y > 0.5) & (y < 0.62) & (torch.abs(x - 0.05) < 0.05 - (0.62 - y) * 0.3)] = 7  # rock
-    return label[None, None]
+RESAMPLED = ("sky", "grass", "road")     # one row each in resample.png
+TRANSFERRED = "sky"                      # the class whose look transfer.png copies
 
 
 @torch.no_grad()
-def calibrate_batch_norm(net: GroupDNet, label: torch.Tensor, passes: int = 4) -> None:
-    """Set the generator's batch-norm statistics from a few random codes (a fresh network's
-    running statistics are the identity, which saturates its untrained output)."""
-    norms = [m for m in net.generator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None                       # cumulative average over the passes
-    net.train()
-    for _ in range(passes):
-        net.decode(label.expand(4, -1, -1, -1), net.sample_z(4, *label.shape[2:]))
-    net.eval()
+def figures(model_path: Path, out: Path, size, scene_seed: int = 0, seed: int = 0) -> dict[str, Path]:
+    net = load_model(model_path)
+    scenes = SyntheticScenes(6, size, seed=scene_seed, train=False, first_index=VAL_OFFSET + 100)
+    image, label = (torch.stack(t) for t in zip(*(scenes.scene(i) for i in range(6))))
+    palette = SYNTHETIC.palette_tensor()
+    shown = colorize(label, palette)
+    mu, _ = net.encode(image, label)
+    recon = net.decode(label, mu)
+    g = torch.Generator().manual_seed(seed)
+    H, W = image.shape[2:]
 
+    rows = []
+    for i in range(4):
+        z = net.sample_z(4, H, W, generator=g)
+        rows.append([shown[i], image[i], recon[i], *net.decode(label[i:i + 1].expand(4, -1, -1, -1), z)])
+    paths = {"samples": save_grid(rows, out / "samples.png")}
 
-def run(out_dir: Path, size: int = 128, samples: int = 4, resample_class: str = "building",
-        seed: int = 0) -> Path:
-    torch.manual_seed(seed)
-    # gain 1 instead of the training init 0.02, so that an untrained network shows structure
-    net = GroupDNet(preset("small", num_classes=len(SCENE_CLASSES)), with_discriminator=False,
-                    init_gain=1.0)
-    label = builtin_scene(size)
-    calibrate_batch_norm(net, label)
-    c = SCENE_CLASSES.index(resample_class)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        z = net.sample_z(samples, size, size, generator=gen)                     # (S, 8C, h, w)
-        random_codes = net.decode(label.expand(samples, -1, -1, -1), z)
-        z_one = z[:1].repeat(samples, 1, 1, 1)
-        z_one[:, 8 * c:8 * c + 8] = net.sample_z(samples, size, size, generator=gen)[:, 8 * c:8 * c + 8]
-        one_class = net.decode(label.expand(samples, -1, -1, -1), z_one)
-    shown = colorize(label)[0]
-    path = save_grid([[shown, *random_codes], [shown, *one_class]], out_dir / "samples.png")
-    return path
+    rows = []
+    for i, name in enumerate(RESAMPLED):
+        c = SYNTHETIC.names.index(name)
+        z = resample_class(mu[i:i + 1], c, 5, generator=g)
+        rows.append([shown[i], recon[i], *net.decode(label[i:i + 1].expand(5, -1, -1, -1), z)])
+    paths["resample"] = save_grid(rows, out / "resample.png")
+
+    c = SYNTHETIC.names.index(TRANSFERRED)
+    rows = []
+    for target, reference in [(0, 3), (1, 4), (2, 5)]:
+        z = transfer_class(mu[target:target + 1], mu[reference:reference + 1], c)
+        result = net.decode(label[target:target + 1], z)[0]
+        rows.append([shown[target], recon[target], image[reference], recon[reference], result])
+    paths["transfer"] = save_grid(rows, out / "transfer.png")
+    return paths
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m smis.demo", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m smis.demo", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("results/demo"))
-    p.add_argument("--size", type=int, default=128, help="image side, a multiple of 64")
-    p.add_argument("--samples", type=int, default=4)
-    p.add_argument("--resample-class", default="building", choices=SCENE_CLASSES)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("overrides", nargs="*", help="Hydra overrides on top of experiment=demo")
     args = p.parse_args(argv)
-    if args.size % 64 or args.size <= 0:
-        p.error(f"--size must be a positive multiple of 64; got {args.size}")
     t0 = time.time()
-    path = run(args.out, args.size, args.samples, args.resample_class, args.seed)
-    print(f"row 1: label map | {args.samples} samples with random codes for every class")
-    print(f"row 2: label map | {args.samples} samples where only '{args.resample_class}' is "
-          f"re-sampled")
-    print(f"wrote {path.resolve()} in {time.time() - t0:.1f}s "
-          "(small GroupDNet with random weights: training comes with `python -m smis.train`)")
+    cfg = compose_config(["experiment=demo", *args.overrides], output_dir=args.out / "training",
+                         log_dir=args.out)
+    print(f"training the small GroupDNet on synthetic scenes ({cfg.dataset.num_train} scenes x "
+          f"{cfg.optim.constant_epochs + cfg.optim.decay_epochs} epochs) ...", flush=True)
+    result = train(cfg)
+    figures(result["model_path"], args.out, tuple(cfg.dataset.size), cfg.dataset.scene_seed, cfg.seed)
+    out = args.out.resolve()
+    print(f"\nafter {time.time() - t0:.0f}s, in {out}:")
+    print("  samples.png   label | real | reconstruction | 4 random codes (unseen scenes)")
+    print("  resample.png  label | reconstruction | 5 draws of one class's code; rows: "
+          + ", ".join(RESAMPLED))
+    print(f"  transfer.png  target label | target reconstructed | reference | reference reconstructed | "
+          f"target with the reference's {TRANSFERRED}")
+    print("  training/     checkpoints, model.pt, per-epoch figures in samples/, metrics in csv/")
 
 
 if __name__ == "__main__":

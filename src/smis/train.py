@@ -15,19 +15,37 @@ from pathlib import Path
 
 import hydra
 import pytorch_lightning as pl
+from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from .checkpoint import load_model, save_model
 from .networks import GroupDNet, GroupDNetConfig
 from .training import AtomicCheckpointIO, GroupDNetModule
 
+CONFIG_DIR = Path(__file__).parent / "configs"
 PRECISIONS = {"32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true"}
 
 
 class ConfigError(ValueError):
     """A config value that cannot work: raised before any training starts."""
+
+
+def compose_config(overrides=(), output_dir: str | Path | None = None,
+                   log_dir: str | Path | None = None) -> DictConfig:
+    """The config `python -m smis.train OVERRIDES` would run, for scripts, notebooks and tests.
+    output_dir stands in for Hydra's run folder (default: a new folder under logs/)."""
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)       # lets ${hydra:...} and the run's choices resolve
+    with open_dict(cfg):
+        del cfg["hydra"]                         # as in a command-line run: Hydra keeps it apart
+        if log_dir is not None:
+            cfg.paths.log_dir = str(log_dir)
+        if output_dir is not None:
+            cfg.paths.output_dir = str(output_dir)
+    return cfg
 
 
 def check_config(cfg: DictConfig) -> None:
