@@ -47,6 +47,9 @@ def test_synthetic_fit_writes_checkpoint_model_figures_and_metrics(tmp_path):
     assert net.config.name == "small" and net.config.num_classes == 8
     ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["epoch"] == 1 and len(ckpt["optimizer_states"]) == 2     # saved after epoch 1
+    from_ckpt, exported = weights(run_dir / "checkpoints" / "last.ckpt"), weights(result["model_path"])
+    assert from_ckpt.keys() == exported.keys()                           # load_model reads both
+    assert all(torch.equal(from_ckpt[k], exported[k]) for k in exported)
 
 
 def test_learning_rate_follows_the_schedule(tmp_path):

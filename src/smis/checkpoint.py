@@ -42,8 +42,22 @@ def save_model(net: GroupDNet, path: str | os.PathLike, **meta) -> Path:
     return atomic_torch_save(payload, path)
 
 
-def load_model(path: str | os.PathLike, map_location="cpu", eval_mode: bool = True) -> GroupDNet:
-    """Read a checkpoint written by `save_model` (or `python -m smis.convert`)."""
+def lightning_to_model_payload(payload: dict, prefer_ema: bool = True) -> dict:
+    """A training checkpoint (Lightning .ckpt of GroupDNetModule) as a `save_model` payload: the
+    `net.` weights, with the EMA generator's when there is one and prefer_ema."""
+    weights = {k[4:]: v for k, v in payload["state_dict"].items() if k.startswith("net.")}
+    ema = {k[len("generator_ema."):]: v for k, v in payload["state_dict"].items()
+           if k.startswith("generator_ema.")}
+    if ema and prefer_ema:
+        weights.update({f"generator.{k}": v for k, v in ema.items()})
+    return {"format": FORMAT, "version": VERSION, "config": payload["hyper_parameters"]["model"],
+            "state_dict": weights, "meta": {"epoch": payload.get("epoch")}}
+
+
+def load_model(path: str | os.PathLike, map_location="cpu", eval_mode: bool = True,
+               prefer_ema: bool = True) -> GroupDNet:
+    """Read a checkpoint written by `save_model` (`python -m smis.convert`, a training run's
+    model.pt) or a training checkpoint (checkpoints/*.ckpt)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
@@ -51,9 +65,12 @@ def load_model(path: str | os.PathLike, map_location="cpu", eval_mode: bool = Tr
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
         raise ValueError(f"{path}: cannot be read as a torch checkpoint ({e})") from e
+    if isinstance(payload, dict) and "model" in payload.get("hyper_parameters", {}):
+        payload = lightning_to_model_payload(payload, prefer_ema)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path}: not an smis model checkpoint (expected a dict with "
-                         f"format={FORMAT!r}); to import the authors' files use smis.load_official")
+                         f"format={FORMAT!r} or a training checkpoint); to import the authors' files "
+                         "use smis.load_official or python -m smis.convert")
     if payload.get("version", 0) > VERSION:
         raise ValueError(f"{path}: checkpoint version {payload['version']} is newer than this "
                          f"smis understands ({VERSION}); upgrade smis")
