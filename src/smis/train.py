@@ -32,12 +32,13 @@ class ConfigError(ValueError):
     """A config value that cannot work: raised before any training starts."""
 
 
-def compose_config(overrides=(), output_dir: str | Path | None = None,
-                   log_dir: str | Path | None = None) -> DictConfig:
-    """The config `python -m smis.train OVERRIDES` would run, for scripts, notebooks and tests.
-    output_dir stands in for Hydra's run folder (default: a new folder under logs/)."""
+def compose_config(overrides=(), output_dir: str | Path | None = None, log_dir: str | Path | None = None,
+                   config_name: str = "train") -> DictConfig:
+    """The config `python -m smis.train OVERRIDES` would run (`smis.evaluate` with
+    config_name="evaluate"), for scripts, notebooks and tests. output_dir stands in for Hydra's
+    run folder."""
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+        cfg = compose(config_name, overrides=list(overrides), return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)       # lets ${hydra:...} and the run's choices resolve
     with open_dict(cfg):
         del cfg["hydra"]                         # as in a command-line run: Hydra keeps it apart

@@ -1,0 +1,236 @@
+"""Evaluate a GroupDNet checkpoint on a dataset's validation split (SPEC §10).
+
+    python -m smis.evaluate ckpt=logs/train/runs/DATE/model.pt dataset=cityscapes dataset.root=...
+    python -m smis.evaluate ckpt=cityscapes.pt dataset=cityscapes dataset.root=... metrics=[fid,miou]
+
+Streams the split once in batches: each label map is decoded from a random code (or its image's
+encoded code with latent=encoded) and feeds FID, the segmenter's confusion matrix, and, for the
+first `diversity.label_maps` maps, LPIPS diversity and mCSD / mOCD. Writes metrics.json and
+metrics.md into the run folder and logs the numbers. `evaluate(cfg)` is what tests call.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from rich.progress import Progress
+
+from .checkpoint import load_model
+from .data.classes import ADE20K
+from .evaluation.confusion import CITYSCAPES_TRAIN_CLASSES, ConfusionMatrix
+from .evaluation.diversity import class_diversity, load_lpips, mean_pairwise_lpips, summarize
+from .evaluation.fid import FID, real_stats_path
+from .evaluation.segmenters import build_segmenter
+from .train import finish_wandb, instantiate_all
+from .training.figures import repeat
+from .visualize import to_pil
+
+METRICS = ("fid", "miou", "lpips", "mcsd")
+# names of the classes a segmenter predicts, by the dataset mapping it was built with
+SEGMENTER_CLASS_NAMES = {"cityscapes": CITYSCAPES_TRAIN_CLASSES, "ade20k": ADE20K.names[:150]}
+
+
+class EvaluationError(ValueError):
+    """A setting or input that cannot be evaluated: raised before the loop starts."""
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file + rename: a crash never leaves half a result file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def markdown_table(results: dict) -> str:
+    lines = ["| metric | value |", "|---|---|"]
+    for key in ("fid", "miou", "pixel_accuracy", "lpips_diversity", "mcsd", "mocd", "images"):
+        if results.get(key) is not None:
+            value = results[key]
+            lines.append(f"| {key} | {value:.4f} |" if isinstance(value, float) else f"| {key} | {value} |")
+    if results.get("per_class_iou"):
+        lines += ["", "| class | IoU |", "|---|---|"]
+        lines += [f"| {name} | {iou:.4f} |" for name, iou in results["per_class_iou"].items()]
+    if results.get("per_class_diversity"):
+        lines += ["", "| class | CSD | OCD | label maps |", "|---|---|---|---|"]
+        lines += [f"| {name} | {d['csd']:.4f} | {d['ocd']:.4f} | {d['images']} |"
+                  for name, d in results["per_class_diversity"].items()]
+    return "\n".join(lines) + "\n"
+
+
+class Evaluator:
+    """The metric objects for one run, fed batch by batch."""
+
+    def __init__(self, cfg: DictConfig, net, dataset_name: str, class_names, device: torch.device):
+        unknown = set(cfg.metrics) - set(METRICS)
+        if unknown:
+            raise EvaluationError(f"metrics: unknown {sorted(unknown)}; expected some of {list(METRICS)}")
+        self.cfg, self.net, self.device, self.names = cfg, net, device, class_names
+        self.dataset_name, self.skipped = dataset_name, {}
+        # separate streams: the images FID and mIoU see do not depend on which metrics run
+        self.generator = torch.Generator(device=device).manual_seed(cfg.seed)
+        self.diversity_generator = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+        self.fid = None
+        if "fid" in cfg.metrics:
+            self.fid = FID(cfg.fid.weights, device=device, feature=cfg.fid.feature)
+        self.fid_stats: Path | None = None
+        self.reuse_real = False                   # True once cached real statistics are loaded
+        self.segmenter = self.confusion = None
+        spec = cfg.segmenter or cfg.segmenters.get(dataset_name)
+        if "miou" in cfg.metrics:
+            if spec is None:
+                self.skipped["miou"] = (f"no segmenter for dataset '{dataset_name}': set "
+                                        "segmenter={name: ..., weights: ...}")
+            else:
+                spec = OmegaConf.to_container(spec, resolve=True)
+                self.segmenter = build_segmenter(spec.pop("name"), **spec).to(device).eval()
+                self.confusion = ConfusionMatrix(self.segmenter.num_classes, self.segmenter.ignore_index)
+        wants_lpips = {"lpips", "mcsd"} & set(cfg.metrics)
+        self.lpips = load_lpips(cfg.diversity.lpips_backbone, device) if wants_lpips else None
+        self.pairwise, self.per_image_classes, self.maps_done = [], [], 0
+
+    def codes(self, image, label):
+        if self.cfg.latent == "encoded":
+            return self.net.encode(image, label)[0]
+        return self.net.sample_z(image.shape[0], *image.shape[2:], generator=self.generator,
+                                 device=self.device)
+
+    def start(self, image: torch.Tensor, split: str) -> None:
+        """First batch: use the cached real statistics for this dataset, split and size if any."""
+        if self.fid is not None:
+            H, W = image.shape[2:]
+            self.fid_stats = real_stats_path(self.cfg.fid.stats_dir, self.dataset_name, split, H, W)
+            self.reuse_real = self.fid.load_real_stats(self.fid_stats)
+
+    @torch.no_grad()
+    def update(self, image, label, instance) -> torch.Tensor:
+        fake = self.net.decode(label, self.codes(image, label), instance)      # (B,3,H,W)
+        if self.fid is not None:
+            if not self.reuse_real:
+                self.fid.update(image, real=True)
+            self.fid.update(fake, real=False)
+        if self.confusion is not None:
+            pred = self.segmenter(fake).argmax(1)                               # (B,H,W)
+            self.confusion.update(pred, self.segmenter.ground_truth(label))
+        for i in range(image.shape[0]):
+            if self.lpips is None or self.maps_done >= self.cfg.diversity.label_maps:
+                break
+            self.diversity(label[i:i + 1], None if instance is None else instance[i:i + 1])
+        return fake
+
+    def diversity(self, label, instance) -> None:
+        """LPIPS diversity and the class-specific diversities of one label map."""
+        k, (H, W) = self.cfg.diversity.samples, label.shape[2:]
+        g = self.diversity_generator
+        z = self.net.sample_z(k, H, W, generator=g, device=self.device)
+        if "lpips" in self.cfg.metrics:
+            images = self.net.decode(repeat(label, 0, k), z, repeat(instance, 0, k))
+            self.pairwise.append(mean_pairwise_lpips(self.lpips, images))
+        if "mcsd" in self.cfg.metrics:
+            self.per_image_classes.append(
+                class_diversity(self.net, self.lpips, label, z[:1], k, g, instance=instance,
+                                blank=self.cfg.diversity.blank_other_region))
+        self.maps_done += 1
+
+    def results(self, images: int) -> dict:
+        out: dict = {"images": images, "skipped": self.skipped}
+        if self.fid is not None:
+            if not self.reuse_real:
+                self.fid.save_real_stats(self.fid_stats)
+            out["fid"] = float(self.fid.compute())
+        if self.confusion is not None:
+            out["miou"] = float(self.confusion.miou())
+            out["pixel_accuracy"] = float(self.confusion.pixel_accuracy())
+            names = SEGMENTER_CLASS_NAMES.get(self.segmenter.dataset)
+            out["per_class_iou"] = {(names[c] if names else str(c)): float(v)
+                                    for c, v in enumerate(self.confusion.iou().tolist()) if not math.isnan(v)}
+        if self.pairwise:
+            out["lpips_diversity"] = sum(self.pairwise) / len(self.pairwise)
+        if self.per_image_classes:
+            summary = summarize(self.per_image_classes)
+            out["mcsd"], out["mocd"] = summary["mCSD"], summary["mOCD"]
+            out["per_class_diversity"] = {self.names[c] if self.names else str(c): values
+                                          for c, values in summary["per_class"].items()}
+        return out
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    """Run the configured metrics. -> the results dict also written to metrics.json."""
+    device = pick_device(cfg.device)
+    run_dir = Path(cfg.paths.output_dir)
+    net = load_model(cfg.ckpt).to(device)
+    datamodule = instantiate(cfg.dataset)
+    datamodule.setup("validate")
+    if net.config.num_classes != datamodule.num_classes:
+        raise EvaluationError(f"ckpt={cfg.ckpt} has {net.config.num_classes} classes but the dataset has "
+                              f"{datamodule.num_classes}: evaluate it on the dataset it was trained for")
+    if cfg.latent not in ("random", "encoded"):
+        raise EvaluationError(f"latent={cfg.latent!r}; expected random or encoded")
+    dataset_name = HydraConfig.get().runtime.choices.get("dataset", "dataset")
+    evaluator = Evaluator(cfg, net, dataset_name, datamodule.classes.names, device)
+    loader = datamodule.val_dataloader()
+    total = len(loader.dataset) if cfg.max_images is None else min(cfg.max_images, len(loader.dataset))
+    images = 0
+    with Progress(transient=False) as progress:
+        task = progress.add_task(f"evaluating {Path(cfg.ckpt).name}", total=total)
+        for batch in loader:
+            if images >= total:
+                break
+            n = min(batch["image"].shape[0], total - images)
+            image, label = batch["image"][:n].to(device), batch["label"][:n].to(device)
+            instance = batch["instance"][:n].to(device) if "instance" in batch else None
+            if images == 0:
+                evaluator.start(image, cfg.split)
+            fake = evaluator.update(image, label, instance)
+            if cfg.save_images:
+                for name, picture in zip(batch["name"][:n], fake):
+                    (run_dir / "images").mkdir(parents=True, exist_ok=True)
+                    to_pil(picture).save(run_dir / "images" / f"{name}.png")
+            images += n
+            progress.update(task, advance=n)
+    results = evaluator.results(images)
+    results["settings"] = {"ckpt": str(cfg.ckpt), "dataset": dataset_name, "split": cfg.split,
+                           "latent": cfg.latent, "diversity_samples": cfg.diversity.samples,
+                           "diversity_label_maps": evaluator.maps_done}
+    write_atomic(run_dir / "metrics.json", json.dumps(results, indent=2) + "\n")
+    write_atomic(run_dir / "metrics.md", markdown_table(results))
+    loggers = instantiate_all(cfg.get("logger"))
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        logger.log_metrics({f"eval/{k}": v for k, v in results.items() if isinstance(v, (int, float))})
+        logger.finalize("success")
+    finish_wandb(loggers)
+    return results
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    run_dir = HydraConfig.get().runtime.output_dir
+    try:
+        results = evaluate(cfg)
+    except BaseException:
+        print(f"\nevaluation failed; its run folder is {run_dir}", file=sys.stderr)
+        raise
+    print("\n" + markdown_table(results))
+    print(f"wrote {Path(run_dir, 'metrics.json')} and metrics.md")
+
+
+if __name__ == "__main__":
+    main()
