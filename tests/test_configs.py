@@ -39,3 +39,36 @@ def test_configs_ship_in_the_wheel_and_compose_from_it(tmp_path):
                          capture_output=True, text=True)
     assert job.returncode == 0, job.stderr
     assert "name: cityscapes" in job.stdout and "constant_epochs: 100" in job.stdout
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIGS.parent / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("group", ["dataset", "model", "optim", "loss", "trainer", "logger", "callbacks",
+                                   "experiment", "hparams_search", "launcher", "debug", "paths"])
+def test_every_option_of_every_group_composes(group):
+    from hydra.utils import instantiate as build
+
+    from tests.hydra_configs import compose_train
+
+    for option in options(group):
+        cfg = compose_train([f"{group}={option}", "++dataset.root=/data" if group == "dataset" else "seed=0"],
+                            Path("/tmp/run"))
+        assert cfg.model.name and cfg.optim.lr_g > 0 and cfg.trainer._target_
+        if group in ("trainer", "logger", "callbacks"):
+            node = cfg[group]
+            if node and "_target_" not in node:
+                for sub in node.values():
+                    assert build(sub, _partial_=True)             # every target imports
+            elif node:
+                assert build(node, _partial_=True)
+
+
+def test_evaluate_config_composes_with_every_dataset():
+    from smis.train import compose_config
+
+    for option in options("dataset"):
+        cfg = compose_config([f"dataset={option}", "++dataset.root=/data", "ckpt=model.pt"],
+                             Path("/tmp/run"), config_name="evaluate")
+        assert set(cfg.metrics) == {"fid", "miou", "lpips", "mcsd"} and cfg.fid.feature == 2048

@@ -82,7 +82,7 @@ class GroupDNetModule(pl.LightningModule):
     def check_finite(self, which: str, terms: dict[str, torch.Tensor]) -> None:
         if bool(torch.isfinite(torch.stack([v.detach().float() for v in terms.values()])).all()):
             return                                     # one host sync per check
-        shown = ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
+        shown = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
         ckpt_dir = next((cb.dirpath for cb in self.trainer.checkpoint_callbacks), None)
         raise NonFiniteLossError(
             f"non-finite {which} loss at epoch {self.current_epoch}, step {self.global_step} ({shown}). "
