@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import copy
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from ..data.sampling import derive_seed
 from ..losses import VGGLoss, feature_matching_loss, generator_adv_loss, hinge_d_loss, kl_divergence
 from ..networks import GroupDNet, GroupDNetConfig
 from .figures import validation_figures
@@ -21,11 +21,6 @@ from .schedule import ConstantThenLinear
 
 class NonFiniteLossError(RuntimeError):
     """A loss became NaN or infinite: training stops, the last good checkpoint stays."""
-
-
-def step_seed(*parts: int) -> int:
-    """A 63-bit seed from integers, e.g. (seed, epoch, batch, rank)."""
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, np.uint64)[0] >> 1)
 
 
 class GroupDNetModule(pl.LightningModule):
@@ -56,7 +51,7 @@ class GroupDNetModule(pl.LightningModule):
         """The reparameterisation noise of a batch is a function of (seed, epoch, batch, rank),
         so a run resumed from a checkpoint draws exactly what the uninterrupted run drew."""
         g = torch.Generator(device=self.device)
-        return g.manual_seed(step_seed(self.hparams.seed, self.current_epoch, batch_idx, self.global_rank))
+        return g.manual_seed(derive_seed(self.hparams.seed, self.current_epoch, batch_idx, self.global_rank))
 
     def generate(self, image, label, instance, generator):
         """Encode the real image, sample z ~ N(mu, sigma), decode. -> fake, mu, logvar."""
