@@ -57,6 +57,13 @@ def test_evaluate_writes_every_metric_and_reuses_real_statistics(files, tmp_path
     assert set(again) == {"images", "skipped", "fid", "settings"}
 
 
+def test_partial_runs_do_not_cache_real_statistics_and_upsampled_segmentation(files, tmp_path):
+    results = evaluate(config(files, tmp_path / "run", "metrics=[fid,miou]", "max_images=2",
+                              "segmentation_size=[128,256]"))
+    assert results["images"] == 2 and 0 <= results["miou"] <= 1
+    assert not (tmp_path / "fid").exists()
+
+
 def test_evaluate_without_a_segmenter_skips_miou_with_a_reason(files, tmp_path):
     cfg = config(files, tmp_path / "run", "metrics=[miou]")
     cfg.segmenter = None

@@ -72,8 +72,8 @@ def test_fid_identical_sets_and_cached_real_stats(inception_weights, tmp_path):
     a, b = image_sets()
     fid = FID(inception_weights, feature=64)
     fid.update(a, real=True)
-    path = fid.save_real_stats(real_stats_path(tmp_path, "cityscapes", "val", 48, 48))
-    assert path.name == "fid_real_cityscapes_val_48x48.pt"
+    path = fid.save_real_stats(real_stats_path(tmp_path, "cityscapes", "val", 48, 48, feature=64))
+    assert path.name == "fid_real_cityscapes_val_48x48_f64.pt"
     fid.update(a, real=False)
     fid.update(b, real=False)
     mixed = fid.compute()

@@ -11,6 +11,7 @@ metrics.md into the run folder and logs the numbers. `evaluate(cfg)` is what tes
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import hydra
 import torch
+import torch.nn.functional as F
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -112,11 +114,13 @@ class Evaluator:
         return self.net.sample_z(image.shape[0], *image.shape[2:], generator=self.generator,
                                  device=self.device)
 
-    def start(self, image: torch.Tensor, split: str) -> None:
-        """First batch: use the cached real statistics for this dataset, split and size if any."""
-        if self.fid is not None:
+    def start(self, image: torch.Tensor, data_key: str) -> None:
+        """First batch: reuse the real statistics cached for this data (`data_key`: the dataset's
+        options and split) and image size. Only whole splits are cached (not max_images runs)."""
+        if self.fid is not None and self.cfg.max_images is None:
             H, W = image.shape[2:]
-            self.fid_stats = real_stats_path(self.cfg.fid.stats_dir, self.dataset_name, split, H, W)
+            self.fid_stats = real_stats_path(self.cfg.fid.stats_dir, self.dataset_name, data_key, H, W,
+                                             self.cfg.fid.feature)
             self.reuse_real = self.fid.load_real_stats(self.fid_stats)
 
     @torch.no_grad()
@@ -127,8 +131,13 @@ class Evaluator:
                 self.fid.update(image, real=True)
             self.fid.update(fake, real=False)
         if self.confusion is not None:
-            pred = self.segmenter(fake).argmax(1)                               # (B,H,W)
-            self.confusion.update(pred, self.segmenter.ground_truth(label))
+            seg_in, seg_label = fake, label
+            if self.cfg.segmentation_size:                 # e.g. [1024, 2048]: segment upsampled images
+                size = tuple(self.cfg.segmentation_size)
+                seg_in = F.interpolate(fake, size=size, mode="bilinear", align_corners=False)
+                seg_label = F.interpolate(label.float(), size=size, mode="nearest").long()
+            pred = self.segmenter(seg_in).argmax(1)                             # (B,H,W)
+            self.confusion.update(pred, self.segmenter.ground_truth(seg_label))
         for i in range(image.shape[0]):
             if self.lpips is None or self.maps_done >= self.cfg.diversity.label_maps:
                 break
@@ -152,7 +161,7 @@ class Evaluator:
     def results(self, images: int) -> dict:
         out: dict = {"images": images, "skipped": self.skipped}
         if self.fid is not None:
-            if not self.reuse_real:
+            if self.fid_stats is not None and not self.reuse_real:
                 self.fid.save_real_stats(self.fid_stats)
             out["fid"] = float(self.fid.compute())
         if self.confusion is not None:
@@ -169,6 +178,15 @@ class Evaluator:
             out["per_class_diversity"] = {self.names[c] if self.names else str(c): values
                                           for c, values in summary["per_class"].items()}
         return out
+
+
+def data_key(dataset_cfg: DictConfig) -> str:
+    """A short digest of what decides the real images (root, split, sizes), not loader settings."""
+    options = OmegaConf.to_container(dataset_cfg, resolve=True)
+    for key in ("batch_size", "val_batch_size", "num_workers", "pin_memory", "persistent_workers", "seed"):
+        options.pop(key, None)
+    split = options.get("val_split", "val")
+    return f"{split}-{hashlib.sha1(json.dumps(options, sort_keys=True).encode()).hexdigest()[:10]}"
 
 
 def evaluate(cfg: DictConfig) -> dict:
@@ -197,7 +215,7 @@ def evaluate(cfg: DictConfig) -> dict:
             image, label = batch["image"][:n].to(device), batch["label"][:n].to(device)
             instance = batch["instance"][:n].to(device) if "instance" in batch else None
             if images == 0:
-                evaluator.start(image, cfg.split)
+                evaluator.start(image, data_key(cfg.dataset))
             fake = evaluator.update(image, label, instance)
             if cfg.save_images:
                 for name, picture in zip(batch["name"][:n], fake):
@@ -206,7 +224,8 @@ def evaluate(cfg: DictConfig) -> dict:
             images += n
             progress.update(task, advance=n)
     results = evaluator.results(images)
-    results["settings"] = {"ckpt": str(cfg.ckpt), "dataset": dataset_name, "split": cfg.split,
+    results["settings"] = {"ckpt": str(cfg.ckpt), "dataset": dataset_name,
+                           "split": cfg.dataset.get("val_split", "val"),
                            "latent": cfg.latent, "diversity_samples": cfg.diversity.samples,
                            "diversity_label_maps": evaluator.maps_done}
     write_atomic(run_dir / "metrics.json", json.dumps(results, indent=2) + "\n")

@@ -42,9 +42,10 @@ PROTOCOL = "torch-fidelity inception-v3-compat; uint8 via round; TF1 bilinear 29
 _REAL_STATES = ("real_features_sum", "real_features_cov_sum", "real_features_num_samples")
 
 
-def real_stats_path(cache_dir: str | os.PathLike, dataset: str, split: str, height: int, width: int) -> Path:
-    """Where the real images' statistics for one dataset / split / image size are cached."""
-    return Path(cache_dir) / f"fid_real_{dataset}_{split}_{height}x{width}.pt"
+def real_stats_path(cache_dir: str | os.PathLike, dataset: str, split: str, height: int, width: int,
+                    feature: int = 2048) -> Path:
+    """Where the real images' statistics for one dataset / split / image size / layer are cached."""
+    return Path(cache_dir) / f"fid_real_{dataset}_{split}_{height}x{width}_f{feature}.pt"
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
