@@ -29,6 +29,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m smis.benchmarks.crops
 	$(PY) -m smis.benchmarks.data
+	$(PY) -m smis.benchmarks.train_step
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .ruff_cache

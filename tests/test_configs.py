@@ -65,10 +65,16 @@ def test_every_option_of_every_group_composes(group):
                 assert build(node, _partial_=True)
 
 
+MODULES = {"ade20k": "ADE20KDataModule", "cityscapes": "CityscapesDataModule",
+           "folder": "ImageFolderDataModule", "deepfashion": "DeepFashionDataModule",
+           "synthetic": "SyntheticDataModule"}
+
+
 def test_evaluate_config_composes_with_every_dataset():
     from smis.train import compose_config
 
     for option in options("dataset"):
         cfg = compose_config([f"dataset={option}", "++dataset.root=/data", "ckpt=model.pt"],
                              Path("/tmp/run"), config_name="evaluate")
+        assert cfg.dataset._target_ == "smis.data." + MODULES[option]
         assert set(cfg.metrics) == {"fid", "miou", "lpips", "mcsd"} and cfg.fid.feature == 2048

@@ -72,10 +72,13 @@ def test_ade20k_value_above_150_is_an_error_but_255_is_unknown(tmp_path):
     root = ade20k_tree(tmp_path)
     path = root / "annotations/validation/ADE_val_00000001.png"
     label = np.asarray(Image.open(path)).copy()
-    label[0, 0] = 200
-    save(label, path)
-    with pytest.raises(DatasetError, match="label value 200"):
-        ADE20KDataset(root, "val")[0]
+    data = ADE20KDataset(root, "val")
+    assert (data[0]["label"][0, :, -1] == 150).all()            # the tree's 255 column: unknown
+    for value in (151, 200):                                    # 151 would land on the unknown slot
+        label[0, 0] = value
+        save(label, path)
+        with pytest.raises(DatasetError, match=f"label value {value} has no class.*ids in \\[0, 149\\]"):
+            data[0]
 
 
 def test_corrupt_file_is_named(tmp_path):

@@ -1,5 +1,7 @@
 """Training end to end on CPU: one short fit per dataset, resume, precision, failure handling."""
 
+import math
+
 import pytest
 import torch
 
@@ -112,19 +114,20 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
 
 
 def test_resume_last_finds_the_newest_run(tmp_path):
-    first = run(tmp_path, *SYNTHETIC, "trainer.max_epochs=1", "optim.constant_epochs=2",
-                "optim.decay_epochs=0", name="first")
-    resumed = run(tmp_path, *SYNTHETIC, "optim.constant_epochs=2", "optim.decay_epochs=0", "ckpt_path=last",
-                  name="second")
+    common = [*SYNTHETIC, "optim.constant_epochs=3", "optim.decay_epochs=0"]
+    run(tmp_path, *common, "trainer.max_epochs=1", name="older")              # 1 epoch done
+    newest = run(tmp_path, *common, "trainer.max_epochs=2", name="newer")     # 2 epochs done
+    resumed = run(tmp_path, *common, "ckpt_path=last", name="third")
     ckpt = torch.load(resumed["run_dir"] / "checkpoints" / "last.ckpt", weights_only=True)
-    assert ckpt["epoch"] == 1 and first["run_dir"] != resumed["run_dir"]
+    assert ckpt["epoch"] == 2 and newest["run_dir"] != resumed["run_dir"]     # one more epoch on "newer"
+    assert ckpt["global_step"] == 3 * 2 * 2                                   # 3 epochs x 2 batches x G, D
 
 
 def test_bf16_mixed_on_cpu(tmp_path):
     """(Lightning runs 16-mixed as bf16 on a CPU: the fp16 + loss-scaler path needs a GPU.)"""
     result = run(tmp_path, *SYNTHETIC, "trainer.precision=bf16-mixed", "trainer.max_steps=4",
                  "trainer.limit_val_batches=1")
-    assert all(v == v for v in result["metrics"].values())     # finite, not NaN
+    assert all(math.isfinite(v) for v in result["metrics"].values())
     assert result["metrics"]["train/g_total"] > 0
     ckpt = torch.load(result["run_dir"] / "checkpoints" / "last.ckpt", weights_only=True)
     assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
@@ -164,6 +167,19 @@ def test_generator_ema_is_exported(tmp_path):
     exported = weights(result["model_path"])
     assert torch.equal(exported["generator.conv_img.weight"], ckpt["generator_ema.conv_img.weight"])
     assert not torch.equal(exported["generator.conv_img.weight"], ckpt["net.generator.conv_img.weight"])
+
+
+def test_init_from_with_ema_starts_the_average_from_the_loaded_weights(tmp_path):
+    first = run(tmp_path, *SYNTHETIC, "trainer.max_steps=2", "trainer.limit_val_batches=1", name="first")
+    second = run(tmp_path, *SYNTHETIC, "trainer.max_epochs=0", "ema_decay=0.9",
+                 f"init_from={first['model_path']}", name="second")
+    a, b = weights(first["model_path"]), weights(second["model_path"])
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_too_little_data_for_one_batch_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="fewer than one batch"):
+        run(tmp_path, *SYNTHETIC, "dataset.num_train=1")
 
 
 def test_invalid_values_fail_before_training(tmp_path):

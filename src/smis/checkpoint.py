@@ -35,10 +35,25 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> Path:
     return path
 
 
+def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
+    """Write a text file through a temporary file + rename: never half a result file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def save_model(net: GroupDNet, path: str | os.PathLike, **meta) -> Path:
     """Write `net` (config + weights) to `path`; `meta` is stored alongside (plain values)."""
     payload = {"format": FORMAT, "version": VERSION, "config": net.config.to_dict(),
-               "state_dict": net.state_dict(), "meta": meta}
+               "state_dict": {k: v.cpu() for k, v in net.state_dict().items()}, "meta": meta}
     return atomic_torch_save(payload, path)
 
 

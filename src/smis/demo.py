@@ -47,16 +47,18 @@ def figures(model_path: Path, out: Path, size, scene_seed: int = 0, seed: int = 
     paths = {"samples": save_grid(rows, out / "samples.png")}
 
     rows = []
-    for i, name in enumerate(RESAMPLED):
+    for name in RESAMPLED:
         c = SYNTHETIC.names.index(name)
-        z = resample_class(mu[i:i + 1], c, 5, generator=g)
+        i = next((i for i in range(len(label)) if (label[i] == c).any()), 0)   # a scene showing c
+        z = resample_class(mu[i:i + 1], c, 5, generator=g, per_class=net.config.latent_per_class)
         rows.append([shown[i], recon[i], *net.decode(label[i:i + 1].expand(5, -1, -1, -1), z)])
     paths["resample"] = save_grid(rows, out / "resample.png")
 
     c = SYNTHETIC.names.index(TRANSFERRED)
     rows = []
     for target, reference in [(0, 3), (1, 4), (2, 5)]:
-        z = transfer_class(mu[target:target + 1], mu[reference:reference + 1], c)
+        z = transfer_class(mu[target:target + 1], mu[reference:reference + 1], c,
+                           per_class=net.config.latent_per_class)
         result = net.decode(label[target:target + 1], z)[0]
         rows.append([shown[target], recon[target], image[reference], recon[reference], result])
     paths["transfer"] = save_grid(rows, out / "transfer.png")
@@ -75,7 +77,8 @@ def main(argv=None) -> None:
     print(f"training the small GroupDNet on synthetic scenes ({cfg.dataset.num_train} scenes x "
           f"{cfg.optim.constant_epochs + cfg.optim.decay_epochs} epochs) ...", flush=True)
     result = train(cfg)
-    figures(result["model_path"], args.out, tuple(cfg.dataset.size), cfg.dataset.scene_seed, cfg.seed)
+    size = cfg.dataset.size if isinstance(cfg.dataset.size, int) else tuple(cfg.dataset.size)
+    figures(result["model_path"], args.out, size, cfg.dataset.scene_seed, cfg.seed)
     out = args.out.resolve()
     print(f"\nafter {time.time() - t0:.0f}s, in {out}:")
     print("  samples.png   label | real | reconstruction | 4 random codes (unseen scenes)")

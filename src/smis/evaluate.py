@@ -14,9 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import hydra
@@ -27,7 +25,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.progress import Progress
 
-from .checkpoint import load_model
+from .checkpoint import atomic_write_text, load_model
 from .data.classes import ADE20K
 from .evaluation.confusion import CITYSCAPES_TRAIN_CLASSES, ConfusionMatrix
 from .evaluation.diversity import class_diversity, load_lpips, mean_pairwise_lpips, summarize
@@ -52,13 +50,13 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file + rename: a crash never leaves half a result file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+def json_safe(value):
+    """NaN (e.g. a class with nothing to score) becomes null: metrics.json stays valid JSON."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    return value
 
 
 def markdown_table(results: dict) -> str:
@@ -136,7 +134,7 @@ class Evaluator:
                 size = tuple(self.cfg.segmentation_size)
                 seg_in = F.interpolate(fake, size=size, mode="bilinear", align_corners=False)
                 seg_label = F.interpolate(label.float(), size=size, mode="nearest").long()
-            pred = self.segmenter(seg_in).argmax(1)                             # (B,H,W)
+            pred = self.segmenter.predict(seg_in)                               # (B,H,W)
             self.confusion.update(pred, self.segmenter.ground_truth(seg_label))
         for i in range(image.shape[0]):
             if self.lpips is None or self.maps_done >= self.cfg.diversity.label_maps:
@@ -167,8 +165,8 @@ class Evaluator:
         if self.confusion is not None:
             out["miou"] = float(self.confusion.miou())
             out["pixel_accuracy"] = float(self.confusion.pixel_accuracy())
-            names = SEGMENTER_CLASS_NAMES.get(self.segmenter.dataset)
-            out["per_class_iou"] = {(names[c] if names else str(c)): float(v)
+            names = SEGMENTER_CLASS_NAMES.get(self.segmenter.dataset, self.names)
+            out["per_class_iou"] = {(names[c] if names and c < len(names) else str(c)): float(v)
                                     for c, v in enumerate(self.confusion.iou().tolist()) if not math.isnan(v)}
         if self.pairwise:
             out["lpips_diversity"] = sum(self.pairwise) / len(self.pairwise)
@@ -228,8 +226,9 @@ def evaluate(cfg: DictConfig) -> dict:
                            "split": cfg.dataset.get("val_split", "val"),
                            "latent": cfg.latent, "diversity_samples": cfg.diversity.samples,
                            "diversity_label_maps": evaluator.maps_done}
-    write_atomic(run_dir / "metrics.json", json.dumps(results, indent=2) + "\n")
-    write_atomic(run_dir / "metrics.md", markdown_table(results))
+    text = json.dumps(json_safe(results), indent=2, allow_nan=False) + "\n"
+    atomic_write_text(text, run_dir / "metrics.json")
+    atomic_write_text(markdown_table(results), run_dir / "metrics.md")
     loggers = instantiate_all(cfg.get("logger"))
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))

@@ -19,6 +19,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
+from pytorch_lightning.loggers import WandbLogger
 
 from .checkpoint import load_model, save_model
 from .networks import GroupDNet, GroupDNetConfig
@@ -78,6 +79,15 @@ def model_config(cfg: DictConfig, num_classes: int) -> GroupDNetConfig:
     return instantiate(model)
 
 
+def check_enough_data(datamodule, devices: int) -> None:
+    """Training drops the last partial batch: fewer scenes than one global batch trains nothing."""
+    per_step = datamodule.batch_size * devices
+    if len(datamodule.train_set) < per_step:
+        raise ConfigError(f"the training set has {len(datamodule.train_set)} images, fewer than one batch "
+                          f"({datamodule.batch_size} per process x {devices} processes): add data or lower "
+                          "dataset.batch_size")
+
+
 def check_image_size(datamodule) -> None:
     """GroupDNet upsamples 6 times from h x w codes, and its encoder needs a 2-cell grid."""
     H, W = datamodule.train_set[0]["image"].shape[1:]
@@ -111,13 +121,15 @@ def load_initial_weights(module: GroupDNetModule, path: str) -> None:
     missing, _ = module.net.load_state_dict(source.state_dict(), strict=False)
     if any(not k.startswith("discriminator.") for k in missing):
         raise ConfigError(f"init_from={path}: missing weights {missing[:5]}")
+    if module.generator_ema is not None:          # the average starts from the loaded generator
+        module.generator_ema.load_state_dict(module.net.generator.state_dict())
 
 
 def instantiate_all(group: DictConfig | None) -> list:
     return [instantiate(c) for c in (group or {}).values() if c is not None and "_target_" in c]
 
 
-def export(module: GroupDNetModule, path: Path, cfg: DictConfig) -> Path:
+def export(module: GroupDNetModule, path: Path) -> Path:
     """model.pt in the smis.load_model format (with the EMA generator when there is one)."""
     net = module.net
     if module.generator_ema is not None:          # a fresh copy: spectral norm's tensors can't deepcopy
@@ -126,7 +138,7 @@ def export(module: GroupDNetModule, path: Path, cfg: DictConfig) -> Path:
         ema.generator.load_state_dict(module.generator_ema.state_dict())
         net = ema
     classes = module.classes
-    return save_model(net.cpu(), path, dataset=HydraConfig.get().runtime.choices.get("dataset"),
+    return save_model(net, path, dataset=HydraConfig.get().runtime.choices.get("dataset"),
                       class_names=list(classes.names) if classes else None,
                       epochs=module.current_epoch)
 
@@ -139,6 +151,8 @@ def train(cfg: DictConfig) -> dict:
     datamodule = instantiate(cfg.dataset)
     datamodule.setup("fit")
     check_image_size(datamodule)
+    devices = cfg.trainer.devices if isinstance(cfg.trainer.devices, int) and cfg.trainer.devices > 0 else 1
+    check_enough_data(datamodule, devices * cfg.trainer.num_nodes)
     net_config = model_config(cfg, datamodule.num_classes)
     module = GroupDNetModule(net_config.to_dict(), optim=OmegaConf.to_container(cfg.optim, resolve=True),
                              loss=OmegaConf.to_container(cfg.loss, resolve=True), seed=cfg.seed,
@@ -163,13 +177,13 @@ def train(cfg: DictConfig) -> dict:
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     model_path = None
     if cfg.export_model and trainer.is_global_zero and not trainer.fast_dev_run:
-        model_path = export(module, run_dir / "model.pt", cfg)
+        model_path = export(module, run_dir / "model.pt")
     return {"run_dir": run_dir, "metrics": metrics, "model_path": model_path}
 
 
 def finish_wandb(loggers: list) -> None:
     """Close the W&B run so the next job of a sweep starts its own."""
-    if any(type(lg).__name__ == "WandbLogger" for lg in loggers):
+    if any(isinstance(lg, WandbLogger) for lg in loggers):
         import wandb
 
         wandb.finish()

@@ -23,17 +23,16 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import platform
 import resource
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from ..checkpoint import atomic_write_text
 from ..networks import preset as model_preset
 from ..training import GroupDNetModule
 
@@ -106,9 +105,7 @@ def measure(name: str, size: tuple[int, int], batch: int, precision: str, args,
             m.compile()
     g_params = [*net.generator.parameters(), *net.encoder.parameters()]
     d_params = list(net.discriminator.parameters())
-    betas = (OPTIM["beta1"], OPTIM["beta2"])
-    opt_g = torch.optim.Adam(g_params, lr=OPTIM["lr_g"], betas=betas)
-    opt_d = torch.optim.Adam(d_params, lr=OPTIM["lr_d"], betas=betas)
+    opt_g, opt_d = module.configure_optimizers()
     # one scaler for both losses, updated once per step; a no-op pass-through unless fp16
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
@@ -200,16 +197,7 @@ def format_row(row: dict, device: torch.device) -> str:
 
 def write_json(path: Path, data: dict) -> None:
     """Atomically: a reader never sees half a file, an interrupted run leaves the old one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    atomic_write_text(json.dumps(data, indent=2) + "\n", path)
 
 
 def main(argv=None) -> None:

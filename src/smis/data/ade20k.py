@@ -32,4 +32,5 @@ class ADE20KDataset(PairedDataset):
         samples = [Sample(k, images[k], labels[k]) for k in keys]
         super().__init__(samples, ADE20K, PairTransform(load_size, crop_size, flip),
                          train=SPLITS[split] == "training" if train is None else train,
-                         label_shift=-1, unknown_index=ADE20K.num_classes - 1)
+                         label_shift=-1, unknown_index=ADE20K.num_classes - 1,
+                         num_labelled=ADE20K.num_classes - 1)

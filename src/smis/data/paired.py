@@ -34,16 +34,20 @@ class PairedDataset(Dataset):
     num_classes: ids must lie in [0, num_classes).
     label_shift: added to file values (ADE20K: -1, so its 0 "unlabelled" becomes -1 = unknown).
     unknown_index: where file value 255 (and a shifted value below 0) goes; None makes them errors.
+    num_labelled: ids a file may name directly (default num_classes; ADE20K: 150, because its
+      last class is the unknown slot that only 0 and 255 reach).
     """
 
     def __init__(self, samples: Sequence[Sample], classes: ClassInfo, transform: PairTransform,
-                 train: bool, label_shift: int = 0, unknown_index: int | None = None):
+                 train: bool, label_shift: int = 0, unknown_index: int | None = None,
+                 num_labelled: int | None = None):
         if not samples:
             raise DatasetError("no samples")
         if unknown_index is not None and not 0 <= unknown_index < classes.num_classes:
             raise ValueError(f"unknown_index {unknown_index} is outside [0, {classes.num_classes})")
         self.samples, self.classes, self.transform = list(samples), classes, transform
         self.train, self.label_shift, self.unknown_index = train, label_shift, unknown_index
+        self.num_labelled = classes.num_classes if num_labelled is None else num_labelled
 
     @property
     def num_classes(self) -> int:
@@ -62,7 +66,7 @@ class PairedDataset(Dataset):
         """File values -> class ids, with a clear error for a value with no class."""
         ids = raw + self.label_shift
         unknown = (raw == UNKNOWN_FILE_VALUE) | (ids < 0)
-        bad = ~unknown & (ids >= self.num_classes)
+        bad = ~unknown & (ids >= self.num_labelled)
         if self.unknown_index is not None:
             ids = torch.where(unknown, self.unknown_index, ids)
         else:
@@ -70,7 +74,7 @@ class PairedDataset(Dataset):
         if bad.any():
             value = int(raw[bad][0])
             raise DatasetError(f"{path}: label value {value} has no class (expected file values "
-                               f"giving ids in [0, {self.num_classes - 1}]"
+                               f"giving ids in [0, {self.num_labelled - 1}]"
                                + (f", or {UNKNOWN_FILE_VALUE} for unknown" if self.unknown_index is not None
                                   else "") + ")")
         return ids

@@ -118,7 +118,8 @@ def class_diversity(net, lpips_model: lpips.LPIPS, label: torch.Tensor, z: torch
     For each class c, k images differing only in class c's code (`resample_class`) are decoded with
     `net.decode(label, z, instance)` (put the net in eval mode first).
     """
-    num_classes = z.shape[1] // 8
+    per_class = net.config.latent_per_class if hasattr(net, "config") else 8
+    num_classes = z.shape[1] // per_class
     present = sorted(int(c) for c in torch.unique(label))
     wanted = present if classes is None else [int(c) for c in classes]
     for c in wanted:
@@ -130,7 +131,8 @@ def class_diversity(net, lpips_model: lpips.LPIPS, label: torch.Tensor, z: torch
     out = {}
     with torch.no_grad():
         for c in wanted:
-            images = net.decode(labels, resample_class(z, c, k, generator), instances)   # (k,3,H,W)
+            z_c = resample_class(z, c, k, generator, per_class)                 # only class c differs
+            images = net.decode(labels, z_c, instances)                         # (k,3,H,W)
             out[c] = masked_pairwise_lpips(lpips_model, images, label[0, 0] == c, blank=blank)
     return out
 

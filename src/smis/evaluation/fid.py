@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -114,8 +115,12 @@ class FID:
         path = Path(path)
         if not path.is_file():
             return False
-        cached = torch.load(path, map_location="cpu", weights_only=True)
-        if any(cached.get(key) != value for key, value in self._meta().items()):
+        try:
+            cached = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:                   # a damaged cache is recomputed, not trusted
+            warnings.warn(f"FID statistics cache {path} cannot be read ({e}); recomputing it", stacklevel=2)
+            return False
+        if not isinstance(cached, dict) or any(cached.get(k) != v for k, v in self._meta().items()):
             return False
         for name in _REAL_STATES:
             current = getattr(self._metric, name)

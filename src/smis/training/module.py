@@ -56,8 +56,7 @@ class GroupDNetModule(pl.LightningModule):
     def generate(self, image, label, instance, generator):
         """Encode the real image, sample z ~ N(mu, sigma), decode. -> fake, mu, logvar."""
         mu, logvar = self.net.encode(image, label)
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-        z = mu + eps * torch.exp(0.5 * logvar)
+        z = self.net.reparameterize(mu, logvar, generator)
         return self.net.decode(label, z, instance), mu, logvar
 
     def discriminate(self, label, instance, fake, real):
@@ -74,15 +73,17 @@ class GroupDNetModule(pl.LightningModule):
             return self.net.decode(label, z, instance)
         return self.generator_ema(self.net.label_input(label, instance, z.dtype), z)
 
-    def check_finite(self, which: str, terms: dict[str, torch.Tensor]) -> None:
-        if bool(torch.isfinite(torch.stack([v.detach().float() for v in terms.values()])).all()):
-            return                                     # one host sync per check
+    def check_finite(self, which: str, terms: dict[str, torch.Tensor], batch_idx: int) -> None:
+        finite = bool(torch.isfinite(torch.stack([v.detach().float() for v in terms.values()])).all())
+        # every process stops together (a lone rank raising would leave the others waiting)
+        if self.trainer.strategy.reduce_boolean_decision(finite, all=True):
+            return
         shown = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
         ckpt_dir = next((cb.dirpath for cb in self.trainer.checkpoint_callbacks), None)
         raise NonFiniteLossError(
-            f"non-finite {which} loss at epoch {self.current_epoch}, step {self.global_step} ({shown}). "
-            f"Training stopped; the last good checkpoint is in {ckpt_dir} (resume with ckpt_path=...). "
-            "Try a lower learning rate or precision=32-true.")
+            f"non-finite {which} loss at epoch {self.current_epoch}, batch {batch_idx} ({shown}; on "
+            f"this or another process). Training stopped; the last good checkpoint is in {ckpt_dir} "
+            "(resume with ckpt_path=...). Try lower optim.lr_g / optim.lr_d or trainer.precision=32-true.")
 
     # --- training ----------------------------------------------------------------------------
     def generator_losses(self, image, label, instance, noise) -> tuple[dict, torch.Tensor, list]:
@@ -113,7 +114,7 @@ class GroupDNetModule(pl.LightningModule):
         self.toggle_optimizer(opt_g)
         g_terms, fake, _ = self.generator_losses(image, label, instance, noise)
         g_loss = sum(g_terms.values())
-        self.check_finite("generator", {**g_terms, "total": g_loss})
+        self.check_finite("generator", {**g_terms, "total": g_loss}, batch_idx)
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(g_loss)
         opt_g.step()
@@ -127,7 +128,7 @@ class GroupDNetModule(pl.LightningModule):
                 fake, _, _ = self.generate(image, label, instance, noise)
         d_terms, fake_feats, real_feats = self.discriminator_losses(image, label, instance, fake)
         d_loss = d_terms["d_fake"] + d_terms["d_real"]
-        self.check_finite("discriminator", d_terms)
+        self.check_finite("discriminator", d_terms, batch_idx)
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(d_loss)
         opt_d.step()
