@@ -47,9 +47,10 @@ def figures(model_path: Path, out: Path, size, scene_seed: int = 0, seed: int = 
     paths = {"samples": save_grid(rows, out / "samples.png")}
 
     rows = []
-    for name in RESAMPLED:
+    for row, name in enumerate(RESAMPLED):
         c = SYNTHETIC.names.index(name)
-        i = next((i for i in range(len(label)) if (label[i] == c).any()), 0)   # a scene showing c
+        order = [(row + j) % len(label) for j in range(len(label))]            # scene `row` first
+        i = next((i for i in order if (label[i] == c).any()), row)             # ... if it shows c
         z = resample_class(mu[i:i + 1], c, 5, generator=g, per_class=net.config.latent_per_class)
         rows.append([shown[i], recon[i], *net.decode(label[i:i + 1].expand(5, -1, -1, -1), z)])
     paths["resample"] = save_grid(rows, out / "resample.png")
