@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all lint bench clean
+.PHONY: install demo test test-all lint bench bench-gpu clean
 
 install: $(STAMP)
 
@@ -30,6 +30,14 @@ bench: $(STAMP)
 	$(PY) -m smis.benchmarks.crops
 	$(PY) -m smis.benchmarks.data
 	$(PY) -m smis.benchmarks.train_step
+
+# On a CUDA machine: the gpu-marked tests, then the crops and train-step benchmarks at the authors'
+# widths (every precision, channels_last, torch.compile, against the authors' algorithm).
+bench-gpu: $(STAMP)
+	$(PY) -m pytest -m gpu -q -p no:cacheprovider
+	$(PY) -m smis.benchmarks.crops --device cuda --json results/benchmarks/crops_gpu.json
+	$(PY) -m smis.benchmarks.train_step --device cuda --decode --json results/benchmarks/train_step_gpu.json \
+	    --variants authors 32-true bf16-mixed 16-mixed bf16-mixed+channels_last bf16-mixed+compile
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .ruff_cache

@@ -10,6 +10,16 @@ REFERENCE = Path(os.environ.get("SMIS_REFERENCE_DIR",
 DATASETS = ("deepfashion", "cityscapes", "ade20k")
 
 
+def pytest_collection_modifyitems(config, items):
+    """`gpu`-marked tests need CUDA: skipped (with the reason shown) where there is none."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
@@ -25,3 +35,26 @@ def reference_dir() -> Path:
 
 def load_io(reference_dir: Path, dataset: str) -> dict:
     return torch.load(reference_dir / dataset / "io.pt", weights_only=True)
+
+
+# Trained runs shared by every test that only reads their results (one fit instead of one per test).
+# Options: tests/hydra_configs.py.
+SHARED_RUN = ["optim.constant_epochs=1", "optim.decay_epochs=2", "seed=3", "logger=[csv,tensorboard]"]
+
+
+@pytest.fixture(scope="session")
+def trained_synthetic(tmp_path_factory) -> dict:
+    """3 epochs on synthetic scenes (2 steps each; the learning rate decays in the third), with CSV
+    and TensorBoard logs: {"run_dir", "metrics", "model_path"}. Read it, never write to it."""
+    from tests.hydra_configs import SYNTHETIC, run
+
+    return run(tmp_path_factory.mktemp("trained_synthetic"), *SYNTHETIC, *SHARED_RUN)
+
+
+@pytest.fixture(scope="session")
+def short_synthetic(tmp_path_factory) -> dict:
+    """2 optimiser steps on synthetic scenes; its model.pt is a starting point for init_from."""
+    from tests.hydra_configs import SYNTHETIC, run
+
+    return run(tmp_path_factory.mktemp("short_synthetic"), *SYNTHETIC, "trainer.max_steps=2",
+               "trainer.limit_val_batches=1")

@@ -1,16 +1,20 @@
-"""Class tables: sizes, spot checks against the official sources, ClassInfo behaviour."""
+"""Dataset specs: class tables checked against the official sources, label-file rules, evaluation
+ids, DatasetSpec behaviour and its round trip through a plain dict."""
 
 from __future__ import annotations
+
+import io
 
 import pytest
 import torch
 
-from smis.data.classes import ADE20K, CITYSCAPES, DATASETS, DEEPFASHION, ClassInfo, class_info
+from smis.data import ADE20K, CITYSCAPES, DEEPFASHION, SPECS, SYNTHETIC, DatasetError, DatasetSpec, LabelRule
+from smis.data.specs import dataset_spec
 
 
 def test_sizes():
     assert (CITYSCAPES.num_classes, ADE20K.num_classes, DEEPFASHION.num_classes) == (35, 151, 8)
-    for info in DATASETS.values():
+    for info in SPECS.values():
         assert len(info.names) == len(info.palette) == info.num_classes
         assert len(set(info.names)) == info.num_classes, "class names must be unique"
 
@@ -76,9 +80,9 @@ def test_deepfashion_categories():
     assert len(set(DEEPFASHION.palette)) == 8
 
 
-@pytest.mark.parametrize("name", sorted(DATASETS))
+@pytest.mark.parametrize("name", sorted(SPECS))
 def test_palette_tensor(name):
-    info = class_info(name)
+    info = dataset_spec(name)
     pal = info.palette_tensor()
     assert pal.shape == (info.num_classes, 3) and pal.dtype == torch.uint8
     assert pal[-1].tolist() == list(info.palette[-1])
@@ -86,25 +90,76 @@ def test_palette_tensor(name):
     assert pal[label].shape == (1, 2, 3)
 
 
-def test_class_info_lookup_and_unknown_name():
-    assert class_info("cityscapes") is CITYSCAPES
-    assert class_info("ade20k") is ADE20K
-    assert class_info("deepfashion") is DEEPFASHION
+def test_spec_lookup_and_unknown_name():
+    assert dataset_spec("cityscapes") is CITYSCAPES and dataset_spec("ade20k") is ADE20K
+    assert dataset_spec("deepfashion") is DEEPFASHION and dataset_spec("synthetic") is SYNTHETIC
     with pytest.raises(ValueError, match="coco") as err:
-        class_info("coco")
-    for valid in DATASETS:
+        dataset_spec("coco")
+    for valid in SPECS:
         assert valid in str(err.value)
+    with pytest.raises(ValueError, match="no class 'cat'.*sky, grass"):
+        SYNTHETIC.class_index("cat")
 
 
-def test_classinfo_validation_and_immutability():
-    info = ClassInfo(["a", "b"], [[1, 2, 3], (4, 5, 6)])
+def test_spec_validation_and_immutability():
+    info = DatasetSpec("mine", ["a", "b"], [[1, 2, 3], (4, 5, 6)])
     assert info.names == ("a", "b") and info.palette == ((1, 2, 3), (4, 5, 6))
-    assert info.num_classes == 2
-    with pytest.raises(ValueError):
-        ClassInfo(("a", "b"), ((1, 2, 3),))
-    with pytest.raises(ValueError):
-        ClassInfo(("a",), ((1, 2, 256),))
-    with pytest.raises(ValueError):
-        ClassInfo(("a",), ((1, 2),))
+    assert info.num_classes == 2 and info.eval_names == ("a", "b")
+    with pytest.raises(ValueError, match="2 class names but 1 palette"):
+        DatasetSpec("x", ("a", "b"), ((1, 2, 3),))
+    with pytest.raises(ValueError, match="0..255"):
+        DatasetSpec("x", ("a",), ((1, 2, 256),))
+    with pytest.raises(ValueError, match="3 values"):
+        DatasetSpec("x", ("a",), ((1, 2),))
+    with pytest.raises(ValueError, match="unknown_index 5"):
+        DatasetSpec("x", ("a",), ((1, 2, 3),), LabelRule(unknown_index=5))
+    with pytest.raises(ValueError, match="evaluation ids"):
+        DatasetSpec("x", ("a", "b"), ((1, 2, 3),) * 2, eval_ids=(0, 2))
     with pytest.raises(AttributeError):
         info.names = ("c", "d")
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_spec_round_trips_through_plain_values(name):
+    spec = dataset_spec(name)
+    plain = spec.to_dict()
+    # only plain values: what torch.load(weights_only=True) reads back
+    buffer = io.BytesIO()
+    torch.save(plain, buffer)
+    buffer.seek(0)
+    assert DatasetSpec.from_dict(torch.load(buffer, weights_only=True)) == spec
+
+
+def test_label_file_rules():
+    raw = torch.tensor([[0, 1, 150, 255]])
+    # ADE20K: file 0 ("unlabelled") and 255 -> 150 = unknown; v -> v - 1 (objectInfo150 row v)
+    assert ADE20K.to_class_ids(raw).tolist() == [[150, 0, 149, 150]]
+    expected = r"x.png: label value 151 has no class \(expected file values 1..150, or 0 and 255 for unknown"
+    with pytest.raises(DatasetError, match=expected):
+        ADE20K.to_class_ids(torch.tensor([151]), "x.png")
+    # Cityscapes: labelIds as they are; 255 has no class
+    assert CITYSCAPES.to_class_ids(torch.tensor([0, 7, 34])).tolist() == [0, 7, 34]
+    with pytest.raises(DatasetError, match="label value 255 has no class"):
+        CITYSCAPES.to_class_ids(torch.tensor([255]))
+    with pytest.raises(DatasetError, match="label value 35"):
+        CITYSCAPES.to_class_ids(torch.tensor([35]))
+    # your own data: 255 -> the unknown index when one is set
+    own = DatasetSpec("own", ("a", "b", "void"), ((0, 0, 0),) * 3, LabelRule(unknown_index=2))
+    assert own.to_class_ids(torch.tensor([0, 1, 255])).tolist() == [0, 1, 2]
+    assert own.eval_names == ("a", "b")
+
+
+def test_ground_truth_for_the_segmentation_metrics():
+    # Cityscapes labelIds -> trainIds (ignored classes -> ignore_index), as cityscapesScripts' labels.py says
+    city = torch.tensor([[[7, 0, 26], [33, 34, 9]]])
+    assert CITYSCAPES.ground_truth(city, 255).tolist() == [[[0, 255, 13], [18, 255, 255]]]
+    assert CITYSCAPES.num_eval_classes == 19 and CITYSCAPES.eval_names[13] == "car"
+    # ADE20K: 150 classes as they are, unknown (150) not scored
+    assert ADE20K.ground_truth(torch.tensor([[[[0, 149, 150]]]]), 255).tolist() == [[[0, 149, 255]]]
+    assert ADE20K.num_eval_classes == 150 and "unknown" not in ADE20K.eval_names
+    # every class scored as itself
+    assert SYNTHETIC.ground_truth(torch.tensor([[[0, 7]]]), 99).tolist() == [[[0, 7]]]
+    with pytest.raises(ValueError, match="0..34"):
+        CITYSCAPES.ground_truth(torch.tensor([[[35]]]))
+    with pytest.raises(TypeError, match="integer"):
+        CITYSCAPES.ground_truth(torch.zeros(1, 2, 2))

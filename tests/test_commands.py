@@ -23,11 +23,15 @@ def test_demo_trains_and_writes_its_three_figures(tmp_path, capsys):
     assert (tmp_path / "training" / "samples" / "epoch_000_resample.png").is_file()
 
 
-def test_crops_benchmark_prints_the_ratio(capsys):
+def test_crops_benchmark_prints_both_ratios(capsys, tmp_path):
     crops_benchmark.main(["--classes", "12", "--present", "4", "--size", "128", "--batch", "1",
-                          "--repeats", "1"])
+                          "--repeats", "1", "--json", str(tmp_path / "crops.json")])
     out = capsys.readouterr().out
-    assert "speed-up, crops + encoder:" in out and "x" in out.splitlines()[-1]
+    assert "4 of 12 (image, class) pairs present" in out
+    for reference in ("(a) full crops + encoder", "(b) crops loop + full encoder"):
+        (line,) = [line for line in out.splitlines() if reference in line]
+        assert float(line.split("present is ")[1].split("x")[0]) > 0
+    assert json.loads((tmp_path / "crops.json").read_text())["rows"]
 
 
 def test_data_benchmark_prints_a_rate_per_layout(capsys):
@@ -40,16 +44,20 @@ def test_data_benchmark_prints_a_rate_per_layout(capsys):
 def test_train_step_benchmark_prints_and_writes_one_row_per_precision(tmp_path, capsys):
     path = tmp_path / "bench" / "train_step.json"
     train_step_benchmark.main(["--presets", "small", "--size", "64x128", "--batch", "1", "--steps", "1",
-                               "--warmup", "0", "--no-vgg", "--precision", "32-true", "bf16-mixed",
-                               "--device", "cpu", "--json", str(path)])
-    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("small ")]
-    # preset size batch precision channels_last compile ms/step images/s peak-memory...
-    assert [r[:4] for r in rows] == [["small", "64x128", "1", p] for p in ("32-true", "bf16-mixed")]
-    assert all(float(r[7]) > 0 for r in rows)
+                               "--warmup", "0", "--no-vgg", "--variants", "authors", "32-true", "bf16-mixed",
+                               "--decode", "--device", "cpu", "--json", str(path)])
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.startswith("small ")]
+    # preset size batch encoder precision channels_last compile ms/step images/s peak-memory...
+    expected = (("authors", "32-true"), ("present", "32-true"), ("present", "bf16-mixed"))
+    assert [r[:5] for r in rows] == [["small", "64x128", "1", e, p] for e, p in expected]
+    assert all(float(r[8]) > 0 for r in rows)
+    assert "the authors' algorithm's images/s" in out and out.count("decode one image: small 64x128") == 2
     saved = json.loads(path.read_text())
-    assert [(r["preset"], r["precision"]) for r in saved["rows"]] == [("small", "32-true"),
-                                                                      ("small", "bf16-mixed")]
-    keys = {"preset", "size", "batch", "precision", "channels_last", "compile", "ms_per_step",
+    assert [(r["encoder"], r["precision"]) for r in saved["rows"]] == [
+        ("authors", "32-true"), ("present", "32-true"), ("present", "bf16-mixed")]
+    keys = {"preset", "size", "batch", "encoder", "precision", "channels_last", "compile", "ms_per_step",
             "images_per_s", "peak_memory_mib", "error"}
     assert all(set(r) == keys and r["error"] is None and r["images_per_s"] > 0 for r in saved["rows"])
+    assert [d["precision"] for d in saved["decode"]] == ["32-true", "bf16-mixed"]
     assert not list(path.parent.glob("*.tmp"))   # written atomically, no temp file left behind

@@ -59,19 +59,26 @@ def test_every_option_of_every_group_composes(group):
         if group in ("trainer", "logger", "callbacks"):
             node = cfg[group]
             if node and "_target_" not in node:
-                for sub in node.values():
-                    assert build(sub, _partial_=True)             # every target imports
+                for sub in node.values():                 # every target imports and is callable
+                    assert callable(build(sub, _partial_=True)), sub._target_
             elif node:
-                assert build(node, _partial_=True)
+                assert callable(build(node, _partial_=True)), node._target_
+        if group == "dataset":                            # the datamodule and its Dataset class import
+            datamodule = build(cfg.dataset, _partial_=True)
+            assert datamodule.func.__name__ == cfg.dataset._target_.rsplit(".", 1)[1]
+            if "dataset_class" in cfg.dataset:
+                from hydra.utils import get_class
+                from torch.utils.data import Dataset
+
+                assert issubclass(get_class(cfg.dataset.dataset_class), Dataset)
 
 
-MODULES = {"ade20k": "ADE20KDataModule", "cityscapes": "CityscapesDataModule",
-           "folder": "ImageFolderDataModule", "deepfashion": "DeepFashionDataModule",
-           "synthetic": "SyntheticDataModule"}
+MODULES = {"ade20k": "FileDataModule", "cityscapes": "FileDataModule", "folder": "ImageFolderDataModule",
+           "deepfashion": "FileDataModule", "synthetic": "SyntheticDataModule"}
 
 
 def test_evaluate_config_composes_with_every_dataset():
-    from smis.train import compose_config
+    from smis.config import compose_config
 
     for option in options("dataset"):
         cfg = compose_config([f"dataset={option}", "++dataset.root=/data", "ckpt=model.pt"],

@@ -68,7 +68,7 @@ def test_ade20k_shift_unknown_and_crop(tmp_path):
     assert item["image"].shape == (3, 256, 256) and item["label"].shape == (1, 256, 256)
     # file 0 -> unknown 150, 1 -> 0, 3 -> 2, 150 -> 149, 255 -> unknown 150
     assert stripe_values(item["label"]) == [150, 0, 2, 149, 150]
-    assert val.num_classes == 151 and val.classes.names[150] == "unknown"
+    assert val.num_classes == 151 and val.spec.names[150] == "unknown"
     train = ADE20KDataset(root, "train")
     torch.manual_seed(0)
     crops = [train[0] for _ in range(6)]
@@ -90,11 +90,11 @@ def test_image_folder_with_classes_file(tmp_path):
     root = folder_tree(tmp_path)
     data = ImageFolderDataset(root, train=False)
     assert len(data) == 10 and data.num_classes == 4
-    assert data.classes.names == ("ground", "wall", "sky", "thing")
+    assert data.spec.names == ("ground", "wall", "sky", "thing")
     item = data[0]
     assert item["image"].shape == (3, 24, 32) and stripe_values(item["label"]) == [0, 1, 2, 3]
     # colourising uses the dataset's palette
-    rgb = colorize(item["label"][None], data.classes.palette_tensor())
+    rgb = colorize(item["label"][None], data.spec.palette_tensor())
     assert rgb[0, :, 0, 0].tolist() == [-1, -1, -1] and rgb[0, :, 0, -1].tolist() == [-1, 1, -1]
     resized = ImageFolderDataset(root, train=False, resize=[48, 64])
     assert resized[0]["label"].shape == (1, 48, 64)
@@ -107,7 +107,7 @@ def test_image_folder_config_overrides_file_and_unknown_value(tmp_path):
     from tests.data_trees import save
     save(label, root / "labels" / "img_00.png")
     data = ImageFolderDataset(root, num_classes=5, unknown_index=4, train=False)
-    assert data.classes.names[0] == "class_0"
+    assert data.spec.names[0] == "class_0"
     assert stripe_values(data[0]["label"]) == [1, 4]
 
 

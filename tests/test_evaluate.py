@@ -7,9 +7,9 @@ import torch
 import torchvision
 
 from smis.checkpoint import save_model
+from smis.config import compose_config
 from smis.evaluate import EvaluationError, evaluate
 from smis.networks import GroupDNet, preset
-from smis.train import compose_config
 from tests.data_trees import cityscapes_tree
 from tests.weight_files import random_alexnet_file, random_inception_file
 
@@ -35,8 +35,8 @@ def config(files, run_dir, *overrides):
         "dataset.batch_size=2", "dataset.num_workers=0", "logger=csv", f"fid.weights={files['inception']}",
         f"fid.stats_dir={run_dir.parent / 'fid'}", f"diversity.lpips_backbone={files['alexnet']}",
         "diversity.samples=3", "diversity.label_maps=2", "device=cpu", "fid.feature=64",
-        f"segmenter={{name: torchvision, model: lraspp_mobilenet_v3_large, num_classes: 8, "
-        f"weights: '{files['segmenter']}', dataset: identity}}", *overrides],
+        "segmenter={_target_: smis.evaluation.segmenters.torchvision_segmenter, "
+        f"model: lraspp_mobilenet_v3_large, num_classes: 8, weights: '{files['segmenter']}'}}", *overrides],
         output_dir=run_dir, config_name="evaluate")
 
 

@@ -60,10 +60,23 @@ def test_encoder_keeps_classes_apart(net):
 def test_latent_grid(net):
     z = net.sample_z(1, 64, 64)
     assert z.shape == (1, 64, 1, 1)
-    with pytest.raises(ValueError, match="multiple of 64"):
+    with pytest.raises(ValueError, match="100x64: GroupDNet needs both sides to be multiples of 64"):
         net.sample_z(1, 100, 64)
     with pytest.raises(ValueError, match="at least 64x128"):
         net.encode(*batch(B=1))
+
+
+def test_decode_checks_the_code_against_the_label_map(net):
+    label = torch.zeros(2, 1, 128, 256, dtype=torch.int64)
+    assert net.decode(label, net.sample_z(2, 128, 256)).shape == (2, 3, 128, 256)
+    # a 64x64 code for a 128x256 label map once gave a 64x64 image without a word
+    with pytest.raises(ValueError, match=r"z has shape \(2, 64, 1, 1\) but a \(2, 1, 128, 256\) label map "
+                                         r"needs \(2, 64, 2, 4\): 8 channels per class for 8 classes"):
+        net.decode(label, net.sample_z(2, 64, 64))
+    with pytest.raises(ValueError, match=r"z has shape \(2, 56, 2, 4\)"):
+        net.decode(label, torch.zeros(2, 56, 2, 4))
+    with pytest.raises(ValueError, match=r"z has shape \(1, 64, 2, 4\)"):
+        net.decode(label, torch.zeros(1, 64, 2, 4))
 
 
 def test_bad_labels_get_clear_errors(net):

@@ -11,6 +11,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs(path, monkeypatch, capsys, reference_dir):
     monkeypatch.chdir(path.parent)
+    monkeypatch.setenv("SMIS_REFERENCE_DIR", str(reference_dir))   # wherever the fixture found it
     namespace: dict = {}
     for cell in json.loads(path.read_text())["cells"]:
         if cell["cell_type"] == "code":

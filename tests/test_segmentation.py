@@ -10,16 +10,17 @@ import torch
 import torchvision
 from PIL import Image
 
-from smis.data.classes import CITYSCAPES
-from smis.evaluation.confusion import (
-    CITYSCAPES_TRAIN_CLASSES,
-    CITYSCAPES_TRAIN_ID,
-    ConfusionMatrix,
-    cityscapes_train_ids,
-)
-from smis.evaluation.segmenters import build_segmenter
-from smis.evaluation.segmenters.base import ground_truth_ids
+from smis.data import CITYSCAPES
+from smis.evaluation.confusion import ConfusionMatrix
+from smis.evaluation.segmenters import drn_d_105, torchvision_segmenter, upernet101
 from smis.evaluation.weights import MissingWeightsError
+
+CITYSCAPES_TRAIN_ID = torch.tensor([255 if i < 0 else i for i in CITYSCAPES.eval_ids])
+CITYSCAPES_TRAIN_CLASSES = CITYSCAPES.eval_names
+
+
+def cityscapes_train_ids(label_ids: torch.Tensor) -> torch.Tensor:
+    return CITYSCAPES.ground_truth(label_ids, 255)
 
 # ---------------------------------------------------------------------------------------------- metrics
 
@@ -101,7 +102,7 @@ def test_confusion_matrix_hand_computed():
     # (true, pred) pairs: (0,0) (0,1) (1,1) (1,2) (2,2). IoU0 = 1/(1+0+1), IoU1 = 1/(1+1+1), IoU2 = 1/(1+1+0)
     cm = ConfusionMatrix(3)
     cm.update(pred, target)
-    assert torch.equal(cm.matrix, torch.tensor([[1, 1, 0], [0, 1, 1], [0, 0, 1]]))
+    assert torch.equal(cm.state[:, :3], torch.tensor([[1, 1, 0], [0, 1, 1], [0, 0, 1]]))
     assert torch.allclose(cm.iou(), torch.tensor([1 / 2, 1 / 3, 1 / 2], dtype=torch.float64))
     assert cm.miou() == pytest.approx(4 / 9)
     assert cm.pixel_accuracy() == pytest.approx(3 / 5)
@@ -116,15 +117,13 @@ def test_confusion_matrix_hand_computed():
     cm_miss.update(torch.tensor([[[255, 1, 1], [2, 2, 0]]]), target)
     assert cm_miss.iou()[0] == 0 and cm_miss.pixel_accuracy() == pytest.approx(2 / 5)
 
-    # merge == one stream; reset empties.
-    a, b = ConfusionMatrix(3), ConfusionMatrix(3)
+    # streamed in two batches == one; nothing scored gives NaN
+    a = ConfusionMatrix(3)
     a.update(pred[..., :1, :], target[..., :1, :])
-    b.update(pred[..., 1:, :], target[..., 1:, :])
-    assert torch.equal(a.merge(b).state, cm.state)
-    a.all_reduce()  # no process group: a no-op
+    a.update(pred[..., 1:, :], target[..., 1:, :])
     assert torch.equal(a.state, cm.state)
-    a.reset()
-    assert a.state.sum() == 0 and math.isnan(a.miou()) and math.isnan(a.pixel_accuracy())
+    empty = ConfusionMatrix(3)
+    assert math.isnan(empty.miou()) and math.isnan(empty.pixel_accuracy())
 
 
 def test_confusion_matrix_rejects_bad_input():
@@ -137,18 +136,6 @@ def test_confusion_matrix_rejects_bad_input():
         cm.update(torch.zeros(1, 2, 2, dtype=torch.long), torch.zeros(1, 2, 3, dtype=torch.long))
     with pytest.raises(ValueError, match="is a class id"):
         ConfusionMatrix(3, ignore_index=1)
-
-
-def test_ground_truth_mappings():
-    city = torch.tensor([[[[7, 0, 26], [33, 34, 9]]]])  # (1,1,2,3) labelIds
-    assert ground_truth_ids(city, "cityscapes", 19, 255).tolist() == [[[0, 255, 13], [18, 255, 255]]]
-    ade = torch.tensor([[[[0, 149, 150]]]])
-    assert ground_truth_ids(ade, "ade20k", 150, 255).tolist() == [[[0, 149, 255]]]
-    assert ground_truth_ids(torch.tensor([[[0, 4, 5]]]), "identity", 5, 99).tolist() == [[[0, 4, 99]]]
-    with pytest.raises(ValueError, match="labelIds must be in 0..34"):
-        ground_truth_ids(torch.tensor([[[35]]]), "cityscapes", 19, 255)
-    with pytest.raises(ValueError, match="unknown ground-truth mapping"):
-        ground_truth_ids(city, "coco", 19, 255)
 
 
 # -------------------------------------------------------------------------------------------- segmenters
@@ -218,7 +205,7 @@ def _randomize_bn(module: torch.nn.Module):
 
 @pytest.fixture(scope="module")
 def drn_state():
-    model = build_segmenter("drn_d_105", pretrained=False)
+    model = drn_d_105(pretrained=False)
     _randomize_bn(model)
     return model.state_dict()
 
@@ -235,7 +222,7 @@ def test_drn_keys_and_parameter_count(drn_state):
 def test_drn_loads_and_runs(tmp_path, drn_state):
     path = tmp_path / "drn-d-105_ms_cityscapes.pth"
     torch.save(drn_state, path)
-    model = build_segmenter("drn_d_105", weights=path)
+    model = drn_d_105(weights=path)
     assert not model.training and not any(p.requires_grad for p in model.parameters())
     assert torch.equal(model.base[5][22].bn2.running_var, drn_state["base.5.22.bn2.running_var"])
     images = torch.rand(1, 3, 64, 128) * 2 - 1
@@ -246,7 +233,7 @@ def test_drn_loads_and_runs(tmp_path, drn_state):
     # Predictions scored against a Cityscapes label map through the segmenter's own mapping.
     label = torch.randint(0, 35, (1, 1, 64, 128))
     cm = ConfusionMatrix(model.num_classes, model.ignore_index)
-    cm.update(logits.argmax(1), model.ground_truth(label))
+    cm.update(logits.argmax(1), CITYSCAPES.ground_truth(label, model.ignore_index))
     assert 0 <= cm.miou() <= 1 and 0 <= cm.pixel_accuracy() <= 1
 
 
@@ -256,22 +243,22 @@ def test_drn_loader_variants_and_errors(tmp_path, monkeypatch, drn_state):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     cached = tmp_path / "hub" / "checkpoints" / "drn-d-105_ms_cityscapes.pth"
     with pytest.raises(MissingWeightsError, match=r"drn-d-105_ms_cityscapes\.pth.*go\.yf\.io/drn-cityscapes"):
-        build_segmenter("drn_d_105")
+        drn_d_105()
     cached.parent.mkdir(parents=True)
     torch.save(old, cached)
-    model = build_segmenter("drn_d_105")  # found in the hub cache
+    model = drn_d_105()  # found in the hub cache
     assert torch.equal(model.seg.weight, drn_state["seg.weight"])
 
     broken = {"seg.weight": drn_state["seg.weight"], "head.weight": torch.zeros(1)}
     torch.save(broken, tmp_path / "broken.pth")
     with pytest.raises(ValueError, match=r"Missing keys: base\.0\.0\.weight.*Unexpected keys: head\.weight"):
-        build_segmenter("drn_d_105", weights=tmp_path / "broken.pth")
+        drn_d_105(weights=tmp_path / "broken.pth")
     with pytest.raises(MissingWeightsError, match="nope.pth"):
-        build_segmenter("drn_d_105", weights=tmp_path / "nope.pth")
+        drn_d_105(weights=tmp_path / "nope.pth")
 
 
 def test_upernet_keys_load_and_run(tmp_path, monkeypatch):
-    model = build_segmenter("upernet101", pretrained=False)
+    model = upernet101(pretrained=False)
     _randomize_bn(model)
     enc, dec = model.encoder.state_dict(), model.decoder.state_dict()
     _check_keys(enc, UPERNET_ENCODER_OFFICIAL, ("conv", "bn", "layer"))
@@ -282,22 +269,21 @@ def test_upernet_keys_load_and_run(tmp_path, monkeypatch):
     torch.save(enc, tmp_path / "encoder_epoch_50.pth")
     published = r"sceneparsing\.csail\.mit\.edu/model/pytorch/ade20k-resnet101-upernet/"
     with pytest.raises(MissingWeightsError, match=r"decoder_epoch_50\.pth.*" + published):
-        build_segmenter("upernet101", weights_dir=tmp_path)
+        upernet101(weights_dir=tmp_path)
     torch.save(dec, tmp_path / "decoder_epoch_50.pth")
-    loaded = build_segmenter("upernet101", weights_dir=tmp_path)
+    loaded = upernet101(weights_dir=tmp_path)
     assert torch.equal(loaded.encoder.layer3[22].bn1.running_mean, enc["layer3.22.bn1.running_mean"])
     assert torch.equal(loaded.decoder.conv_last[1].weight, dec["conv_last.1.weight"])
     with torch.no_grad():
         logits = loaded(torch.rand(1, 3, 64, 128) * 2 - 1)
     assert logits.shape == (1, 150, 64, 128) and torch.isfinite(logits).all()
-    assert loaded.ground_truth(torch.tensor([[[[3, 150]]]])).tolist() == [[[3, 255]]]
 
     # Explicit paths, and the default folder in the hub cache.
-    build_segmenter("upernet101", encoder_weights=tmp_path / "encoder_epoch_50.pth",
+    upernet101(encoder_weights=tmp_path / "encoder_epoch_50.pth",
                     decoder_weights=tmp_path / "decoder_epoch_50.pth")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
     with pytest.raises(MissingWeightsError, match=r"ade20k-resnet101-upernet/encoder_epoch_50\.pth"):
-        build_segmenter("upernet101")
+        upernet101()
 
 
 def test_torchvision_segmenter(tmp_path):
@@ -307,23 +293,24 @@ def test_torchvision_segmenter(tmp_path):
                                            aux_loss=True)
     assert any(k.startswith("aux_classifier.") for k in trained.state_dict())
     torch.save(trained.state_dict(), tmp_path / "city.pth")
-    model = build_segmenter("torchvision", model=name, num_classes=19, weights=tmp_path / "city.pth",
-                            dataset="cityscapes")
+    model = torchvision_segmenter(model=name, num_classes=19, weights=tmp_path / "city.pth")
     assert torch.equal(model.model.classifier[4].weight, trained.classifier[4].weight)
     with torch.no_grad():
         assert model(torch.rand(1, 3, 64, 128) * 2 - 1).shape == (1, 19, 64, 128)
-    assert model.ground_truth(torch.tensor([[[[7, 0]]]])).tolist() == [[[0, 255]]]
 
     with pytest.raises(ValueError, match="pass `weights`"):
-        build_segmenter("torchvision", model=name, num_classes=19)
+        torchvision_segmenter(model=name, num_classes=19)
     with pytest.raises(ValueError, match="deeplabv3_resnet50"):
-        build_segmenter("torchvision", model="resnet50", num_classes=19, pretrained=False)
-    with pytest.raises(ValueError, match="cityscapes ground truth has 19 classes"):
-        build_segmenter("torchvision", model=name, num_classes=21, dataset="cityscapes", pretrained=False)
+        torchvision_segmenter(model="resnet50", num_classes=19, pretrained=False)
     with pytest.raises(MissingWeightsError, match="missing.pth"):
-        build_segmenter("torchvision", model=name, num_classes=19, weights=tmp_path / "missing.pth")
+        torchvision_segmenter(model=name, num_classes=19, weights=tmp_path / "missing.pth")
 
 
-def test_build_segmenter_unknown_name():
-    with pytest.raises(ValueError, match=r"unknown segmenter 'drn'.*drn_d_105.*torchvision.*upernet101"):
-        build_segmenter("drn")
+def test_evaluate_config_names_each_builder_by_target():
+    from omegaconf import OmegaConf
+
+    from smis.config import CONFIG_DIR
+
+    segmenters = OmegaConf.load(CONFIG_DIR / "evaluate.yaml").segmenters
+    assert segmenters.cityscapes._target_ == "smis.evaluation.segmenters.drn_d_105"
+    assert segmenters.ade20k._target_ == "smis.evaluation.segmenters.upernet101"

@@ -7,21 +7,12 @@ import torch
 
 import smis.training.module as module_code
 from smis.checkpoint import load_model
+from smis.data import SYNTHETIC as SYNTHETIC_SPEC
 from smis.train import ConfigError, train
 from smis.training import ConstantThenLinear, NonFiniteLossError
+from tests.conftest import SHARED_RUN
 from tests.data_trees import ade20k_tree, cityscapes_tree, deepfashion_tree, folder_tree
-from tests.hydra_configs import compose_train
-
-TINY = ["trainer=cpu", "logger=csv", "~callbacks.progress_bar", "samples.rows=1", "samples.random=1",
-        "samples.resample=2", "trainer.log_every_n_steps=1"]
-SYNTHETIC = ["dataset=synthetic", "dataset.size=[64,128]", "dataset.num_train=4", "dataset.num_val=2",
-             "dataset.batch_size=2", "dataset.num_workers=0"]
-
-
-def run(tmp_path, *overrides, name="run"):
-    """Train in tmp_path/logs/train/runs/NAME, as `python -m smis.train` would lay it out."""
-    cfg = compose_train([*TINY, *overrides], tmp_path / "logs" / "train" / "runs" / name, tmp_path / "logs")
-    return train(cfg)
+from tests.hydra_configs import SYNTHETIC, TINY, compose_train, run
 
 
 def weights(path):
@@ -33,11 +24,11 @@ def test_schedule_is_constant_then_linear_to_zero():
     assert [rule(e) for e in range(7)] == [1, 1, 1, 0.75, 0.5, 0.25, 0]
 
 
-def test_synthetic_fit_writes_checkpoint_model_figures_and_metrics(tmp_path):
-    result = run(tmp_path, *SYNTHETIC, "optim.constant_epochs=1", "optim.decay_epochs=1")
+def test_synthetic_fit_writes_checkpoint_model_figures_and_metrics(trained_synthetic):
+    result = trained_synthetic
     run_dir = result["run_dir"]
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
-    for epoch in (0, 1):
+    for epoch in (0, 1, 2):
         assert (run_dir / "samples" / f"epoch_{epoch:03d}_samples.png").is_file()
         assert (run_dir / "samples" / f"epoch_{epoch:03d}_resample.png").is_file()
     metrics = (run_dir / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
@@ -46,17 +37,19 @@ def test_synthetic_fit_writes_checkpoint_model_figures_and_metrics(tmp_path):
         assert key in metrics
     assert "train/g_vgg" not in metrics                        # the synthetic preset turns VGG off
     net = load_model(result["model_path"])
-    assert net.config.name == "small" and net.config.num_classes == 8
+    assert net.config.name == "small" and net.config.num_classes == 8 and net.spec == SYNTHETIC_SPEC
     ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
-    assert ckpt["epoch"] == 1 and len(ckpt["optimizer_states"]) == 2     # saved after epoch 1
+    assert ckpt["epoch"] == 2 and len(ckpt["optimizer_states"]) == 2     # saved after epoch 2
+    progress = (run_dir / "progress.log").read_text().splitlines()     # a line per 30 s, and the end
+    assert "epoch 0/3  batch 1/2" in progress[0] and "images/s" in progress[0]
+    assert "training ended: 3 epochs done, 12 optimiser steps" in progress[-1]
     from_ckpt, exported = weights(run_dir / "checkpoints" / "last.ckpt"), weights(result["model_path"])
     assert from_ckpt.keys() == exported.keys()                           # load_model reads both
     assert all(torch.equal(from_ckpt[k], exported[k]) for k in exported)
 
 
-def test_learning_rate_follows_the_schedule(tmp_path):
-    result = run(tmp_path, *SYNTHETIC, "optim.constant_epochs=1", "optim.decay_epochs=2")
-    rows = (result["run_dir"] / "csv" / "metrics.csv").read_text().splitlines()
+def test_learning_rate_follows_the_schedule(trained_synthetic):
+    rows = (trained_synthetic["run_dir"] / "csv" / "metrics.csv").read_text().splitlines()
     header = rows[0].split(",")
     by_epoch = {}
     for row in rows[1:]:
@@ -102,9 +95,9 @@ def test_dataset_selects_the_authors_configuration():
     assert compose_train(["dataset=cityscapes", "model=small"]).model.name == "small"   # CLI wins
 
 
-def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
-    common = [*SYNTHETIC, "optim.constant_epochs=1", "optim.decay_epochs=2", "seed=3"]
-    straight = run(tmp_path, *common, name="straight")
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, trained_synthetic):
+    common = [*SYNTHETIC, *SHARED_RUN]
+    straight = trained_synthetic                                  # 3 epochs without a stop
     first = run(tmp_path, *common, "trainer.max_epochs=2", name="first")
     resumed = run(tmp_path, *common, f"ckpt_path={first['run_dir'] / 'checkpoints' / 'last.ckpt'}",
                   name="resumed")
@@ -133,11 +126,10 @@ def test_bf16_mixed_on_cpu(tmp_path):
     assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
 
 
-def test_tensorboard_logger_gets_scalars_and_figures(tmp_path):
+def test_tensorboard_logger_gets_scalars_and_figures(trained_synthetic):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    result = run(tmp_path, *SYNTHETIC, "logger=tensorboard", "trainer.max_epochs=1")
-    (events,) = (result["run_dir"] / "tensorboard").glob("events.out.tfevents.*")
+    (events,) = (trained_synthetic["run_dir"] / "tensorboard").glob("events.out.tfevents.*")
     tags = EventAccumulator(str(events)).Reload().Tags()
     assert {"val/samples", "val/resample"} <= set(tags["images"])
     assert "train/g_total" in tags["scalars"] and "val/recon_l1" in tags["scalars"]
@@ -169,8 +161,8 @@ def test_generator_ema_is_exported(tmp_path):
     assert not torch.equal(exported["generator.conv_img.weight"], ckpt["net.generator.conv_img.weight"])
 
 
-def test_init_from_with_ema_starts_the_average_from_the_loaded_weights(tmp_path):
-    first = run(tmp_path, *SYNTHETIC, "trainer.max_steps=2", "trainer.limit_val_batches=1", name="first")
+def test_init_from_with_ema_starts_the_average_from_the_loaded_weights(tmp_path, short_synthetic):
+    first = short_synthetic
     second = run(tmp_path, *SYNTHETIC, "trainer.max_epochs=0", "ema_decay=0.9",
                  f"init_from={first['model_path']}", name="second")
     a, b = weights(first["model_path"]), weights(second["model_path"])
@@ -198,8 +190,8 @@ def test_missing_vgg_weights_name_the_file(tmp_path):
         train(cfg)
 
 
-def test_init_from_an_exported_model(tmp_path):
-    first = run(tmp_path, *SYNTHETIC, "trainer.max_steps=2", "trainer.limit_val_batches=1", name="first")
+def test_init_from_an_exported_model(tmp_path, short_synthetic):
+    first = short_synthetic
     second = run(tmp_path, *SYNTHETIC, "trainer.max_epochs=0", f"init_from={first['model_path']}",
                  name="second")                                 # no training: the weights as loaded
     a, b = weights(first["model_path"]), weights(second["model_path"])

@@ -1,4 +1,5 @@
-"""smis model checkpoints: one file holding the architecture config and the weights.
+"""smis model files: one file holding the architecture config, the weights and the dataset spec
+(classes, palette, label-file rule, native size), so a model file is all generation needs.
 
 Written atomically (temporary file + rename) so an interrupted save never replaces a good
 checkpoint with half a file; read with `torch.load(..., weights_only=True)`.
@@ -7,52 +8,26 @@ checkpoint with half a file; read with `torch.load(..., weights_only=True)`.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from .data.spec import DatasetSpec
+from .data.specs import SPECS
 from .networks import GroupDNet, GroupDNetConfig
+from .utils import atomic_torch_save
+from .visualize import default_palette
 
 FORMAT = "smis.groupdnet"
-VERSION = 1
-
-
-def atomic_torch_save(obj, path: str | os.PathLike) -> Path:
-    """torch.save to `path` through a temporary file in the same folder, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
-    """Write a text file through a temporary file + rename: never half a result file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+VERSION = 2     # 2: the dataset spec is stored beside the config (version 1 files still load)
 
 
 def save_model(net: GroupDNet, path: str | os.PathLike, **meta) -> Path:
-    """Write `net` (config + weights) to `path`; `meta` is stored alongside (plain values)."""
+    """Write `net` (config, weights and its dataset spec, `net.spec`) to `path`, atomically;
+    `meta` is stored alongside (plain values)."""
+    spec = getattr(net, "spec", None)
     payload = {"format": FORMAT, "version": VERSION, "config": net.config.to_dict(),
+               "dataset": spec.to_dict() if spec is not None else None,
                "state_dict": {k: v.cpu() for k, v in net.state_dict().items()}, "meta": meta}
     return atomic_torch_save(payload, path)
 
@@ -65,14 +40,32 @@ def lightning_to_model_payload(payload: dict, prefer_ema: bool = True) -> dict:
            if k.startswith("generator_ema.")}
     if ema and prefer_ema:
         weights.update({f"generator.{k}": v for k, v in ema.items()})
-    return {"format": FORMAT, "version": VERSION, "config": payload["hyper_parameters"]["model"],
-            "state_dict": weights, "meta": {"epoch": payload.get("epoch")}}
+    hparams = payload["hyper_parameters"]
+    return {"format": FORMAT, "version": VERSION, "config": hparams["model"],
+            "dataset": hparams.get("dataset"), "state_dict": weights, "meta": {"epoch": payload.get("epoch")}}
+
+
+def stored_spec(payload: dict, num_classes: int) -> DatasetSpec | None:
+    """The dataset spec a model file carries. Version 1 files stored only the dataset's name and
+    class names: a built-in dataset of that name and class count gives its spec, class names
+    alone a spec with the default palette."""
+    if payload.get("dataset") is not None:
+        return DatasetSpec.from_dict(payload["dataset"])
+    meta = payload.get("meta") or {}
+    name, names = meta.get("dataset"), meta.get("class_names")
+    if name in SPECS and SPECS[name].num_classes == num_classes:
+        return SPECS[name]
+    if names and len(names) == num_classes:
+        palette = [tuple(rgb) for rgb in default_palette(num_classes).tolist()]
+        return DatasetSpec(name or "unnamed", tuple(names), tuple(palette))
+    return None
 
 
 def load_model(path: str | os.PathLike, map_location="cpu", eval_mode: bool = True,
                prefer_ema: bool = True) -> GroupDNet:
     """Read a checkpoint written by `save_model` (`python -m smis.convert`, a training run's
-    model.pt) or a training checkpoint (checkpoints/*.ckpt)."""
+    model.pt) or a training checkpoint (checkpoints/*.ckpt). The network's `spec` holds its
+    dataset's classes, palette, label-file rule and native size (None if the file has none)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
@@ -93,4 +86,5 @@ def load_model(path: str | os.PathLike, map_location="cpu", eval_mode: bool = Tr
     has_d = any(k.startswith("discriminator.") for k in payload["state_dict"])
     net = GroupDNet(config, with_discriminator=has_d, init_gain=None)
     net.load_state_dict(payload["state_dict"])
+    net.spec = stored_spec(payload, config.num_classes)
     return net.eval() if eval_mode else net

@@ -13,14 +13,15 @@ import sys
 from pathlib import Path
 
 from .checkpoint import save_model
-from .official import OFFICIAL_PRESETS, load_official
+from .data.specs import dataset_spec
+from .official import OFFICIAL_DATASETS, load_official
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m smis.convert", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folder", type=Path, help="folder with the authors' latest_net_{G,E[,D]}.pth")
-    p.add_argument("--dataset", required=True, choices=OFFICIAL_PRESETS,
+    p.add_argument("--dataset", required=True, choices=OFFICIAL_DATASETS,
                    help="which of the authors' models the files are")
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="checkpoint to write (default: FOLDER/smis_DATASET.pt)")
@@ -39,14 +40,17 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     c = net.config
-    print(f"read {args.folder} as {args.dataset}: {c.num_classes} classes "
-          f"(the {args.dataset} dataset has {c.extra['dataset_classes']}), generator widths "
-          f"{list(c.widths)}, encoder width {c.encoder_width}, discriminator ndf {c.ndf}")
+    print(f"read {args.folder} as {args.dataset}: {c.num_classes} classes, generator widths "
+          f"{list(c.widths)}, encoder width {c.encoder_width}"
+          + (f", discriminator ndf {c.ndf}" if net.discriminator is not None else ", no discriminator"))
+    if net.spec is None:
+        print(f"  note: the {args.dataset} dataset has {dataset_spec(args.dataset).num_classes} classes, "
+              "these files fewer: the model file carries no class names or palette")
     for part in ("generator", "encoder", "discriminator"):
         module = getattr(net, part)
         if module is not None:
             print(f"  {part:13s} {sum(p.numel() for p in module.parameters()):>12,d} parameters")
-    save_model(net, output, source=str(args.folder), dataset=args.dataset)
+    save_model(net, output, source=str(args.folder))
     print(f"wrote {output}")
     return 0
 

@@ -19,9 +19,10 @@ import torch
 
 from .applications import resample_class, transfer_class
 from .checkpoint import load_model
+from .config import compose_config
 from .data import SYNTHETIC, SyntheticScenes
 from .data.datamodules import VAL_OFFSET
-from .train import compose_config, train
+from .train import train
 from .visualize import colorize, save_grid
 
 RESAMPLED = ("sky", "grass", "road")     # one row each in resample.png

@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import sys
+import time
 from pathlib import Path
 
 import hydra
@@ -25,29 +26,19 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.progress import Progress
 
-from .checkpoint import atomic_write_text, load_model
-from .data.classes import ADE20K
-from .evaluation.confusion import CITYSCAPES_TRAIN_CLASSES, ConfusionMatrix
+from .checkpoint import load_model
+from .data.spec import DatasetSpec
+from .evaluation.confusion import ConfusionMatrix
 from .evaluation.diversity import class_diversity, load_lpips, mean_pairwise_lpips, summarize
 from .evaluation.fid import FID, real_stats_path
-from .evaluation.segmenters import build_segmenter
-from .train import finish_wandb, instantiate_all
-from .training.figures import repeat
+from .utils import ProgressLog, atomic_write_text, finish_wandb, instantiate_all, pick_device, repeat
 from .visualize import to_pil
 
 METRICS = ("fid", "miou", "lpips", "mcsd")
-# names of the classes a segmenter predicts, by the dataset mapping it was built with
-SEGMENTER_CLASS_NAMES = {"cityscapes": CITYSCAPES_TRAIN_CLASSES, "ade20k": ADE20K.names[:150]}
 
 
 class EvaluationError(ValueError):
     """A setting or input that cannot be evaluated: raised before the loop starts."""
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def json_safe(value):
@@ -78,12 +69,12 @@ def markdown_table(results: dict) -> str:
 class Evaluator:
     """The metric objects for one run, fed batch by batch."""
 
-    def __init__(self, cfg: DictConfig, net, dataset_name: str, class_names, device: torch.device):
+    def __init__(self, cfg: DictConfig, net, spec: DatasetSpec, device: torch.device):
         unknown = set(cfg.metrics) - set(METRICS)
         if unknown:
             raise EvaluationError(f"metrics: unknown {sorted(unknown)}; expected some of {list(METRICS)}")
-        self.cfg, self.net, self.device, self.names = cfg, net, device, class_names
-        self.dataset_name, self.skipped = dataset_name, {}
+        self.cfg, self.net, self.device, self.spec = cfg, net, device, spec
+        self.names, self.skipped = spec.names, {}
         # separate streams: the images FID and mIoU see do not depend on which metrics run
         self.generator = torch.Generator(device=device).manual_seed(cfg.seed)
         self.diversity_generator = torch.Generator(device=device).manual_seed(cfg.seed + 1)
@@ -93,14 +84,17 @@ class Evaluator:
         self.fid_stats: Path | None = None
         self.reuse_real = False                   # True once cached real statistics are loaded
         self.segmenter = self.confusion = None
-        spec = cfg.segmenter or cfg.segmenters.get(dataset_name)
+        segmenter = cfg.segmenter or cfg.segmenters.get(spec.name)
         if "miou" in cfg.metrics:
-            if spec is None:
-                self.skipped["miou"] = (f"no segmenter for dataset '{dataset_name}': set "
-                                        "segmenter={name: ..., weights: ...}")
+            if segmenter is None:
+                self.skipped["miou"] = (f"no segmenter for dataset '{spec.name}': set "
+                                        "segmenter={_target_: ..., weights: ...}")
             else:
-                spec = OmegaConf.to_container(spec, resolve=True)
-                self.segmenter = build_segmenter(spec.pop("name"), **spec).to(device).eval()
+                self.segmenter = instantiate(segmenter).to(device).eval()
+                if self.segmenter.num_classes != spec.num_eval_classes:
+                    raise EvaluationError(
+                        f"the segmenter predicts {self.segmenter.num_classes} classes but {spec.name} is "
+                        f"scored on {spec.num_eval_classes} ({', '.join(spec.eval_names[:5])}, ...)")
                 self.confusion = ConfusionMatrix(self.segmenter.num_classes, self.segmenter.ignore_index)
         wants_lpips = {"lpips", "mcsd"} & set(cfg.metrics)
         self.lpips = load_lpips(cfg.diversity.lpips_backbone, device) if wants_lpips else None
@@ -117,7 +111,7 @@ class Evaluator:
         options and split) and image size. Only whole splits are cached (not max_images runs)."""
         if self.fid is not None and self.cfg.max_images is None:
             H, W = image.shape[2:]
-            self.fid_stats = real_stats_path(self.cfg.fid.stats_dir, self.dataset_name, data_key, H, W,
+            self.fid_stats = real_stats_path(self.cfg.fid.stats_dir, self.spec.name, data_key, H, W,
                                              self.cfg.fid.feature)
             self.reuse_real = self.fid.load_real_stats(self.fid_stats)
 
@@ -135,7 +129,7 @@ class Evaluator:
                 seg_in = F.interpolate(fake, size=size, mode="bilinear", align_corners=False)
                 seg_label = F.interpolate(label.float(), size=size, mode="nearest").long()
             pred = self.segmenter.predict(seg_in)                               # (B,H,W)
-            self.confusion.update(pred, self.segmenter.ground_truth(seg_label))
+            self.confusion.update(pred, self.spec.ground_truth(seg_label, self.segmenter.ignore_index))
         for i in range(image.shape[0]):
             if self.lpips is None or self.maps_done >= self.cfg.diversity.label_maps:
                 break
@@ -165,15 +159,15 @@ class Evaluator:
         if self.confusion is not None:
             out["miou"] = float(self.confusion.miou())
             out["pixel_accuracy"] = float(self.confusion.pixel_accuracy())
-            names = SEGMENTER_CLASS_NAMES.get(self.segmenter.dataset, self.names)
-            out["per_class_iou"] = {(names[c] if names and c < len(names) else str(c)): float(v)
-                                    for c, v in enumerate(self.confusion.iou().tolist()) if not math.isnan(v)}
+            names = self.spec.eval_names
+            out["per_class_iou"] = {names[c]: float(v) for c, v in enumerate(self.confusion.iou().tolist())
+                                    if not math.isnan(v)}
         if self.pairwise:
             out["lpips_diversity"] = sum(self.pairwise) / len(self.pairwise)
         if self.per_image_classes:
             summary = summarize(self.per_image_classes)
             out["mcsd"], out["mocd"] = summary["mCSD"], summary["mOCD"]
-            out["per_class_diversity"] = {self.names[c] if self.names else str(c): values
+            out["per_class_diversity"] = {self.names[c]: values
                                           for c, values in summary["per_class"].items()}
         return out
 
@@ -199,11 +193,12 @@ def evaluate(cfg: DictConfig) -> dict:
                               f"{datamodule.num_classes}: evaluate it on the dataset it was trained for")
     if cfg.latent not in ("random", "encoded"):
         raise EvaluationError(f"latent={cfg.latent!r}; expected random or encoded")
-    dataset_name = HydraConfig.get().runtime.choices.get("dataset", "dataset")
-    evaluator = Evaluator(cfg, net, dataset_name, datamodule.classes.names, device)
+    spec = datamodule.spec
+    evaluator = Evaluator(cfg, net, spec, device)
     loader = datamodule.val_dataloader()
     total = len(loader.dataset) if cfg.max_images is None else min(cfg.max_images, len(loader.dataset))
-    images = 0
+    images, started = 0, time.perf_counter()
+    lines = ProgressLog(run_dir / "progress.log", cfg.progress_every_s)
     with Progress(transient=False) as progress:
         task = progress.add_task(f"evaluating {Path(cfg.ckpt).name}", total=total)
         for batch in loader:
@@ -221,8 +216,11 @@ def evaluate(cfg: DictConfig) -> dict:
                     to_pil(picture).save(run_dir / "images" / f"{name}.png")
             images += n
             progress.update(task, advance=n)
+            if lines.due() or images == total:
+                rate = images / (time.perf_counter() - started)
+                lines.write(f"evaluated {images}/{total} images, {rate:.1f} images/s")
     results = evaluator.results(images)
-    results["settings"] = {"ckpt": str(cfg.ckpt), "dataset": dataset_name,
+    results["settings"] = {"ckpt": str(cfg.ckpt), "dataset": spec.name,
                            "split": cfg.dataset.get("val_split", "val"),
                            "latent": cfg.latent, "diversity_samples": cfg.diversity.samples,
                            "diversity_label_maps": evaluator.maps_done}

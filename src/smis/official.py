@@ -13,13 +13,15 @@ from pathlib import Path
 
 import torch
 
+from .data.specs import SPECS, dataset_spec
 from .networks import GroupDNet, GroupDNetConfig, preset
 from .networks.presets import PRESETS
 
 FILES = {"generator": "latest_net_G.pth", "encoder": "latest_net_E.pth",
          "discriminator": "latest_net_D.pth"}
-OFFICIAL_PRESETS = ("deepfashion", "cityscapes", "ade20k")
-DATASET_CLASSES = {"deepfashion": 8, "cityscapes": 35, "ade20k": 151}
+AUTHORS_PRESETS = ("deepfashion", "cityscapes", "ade20k")     # the network structures they released
+# the datasets whose models the authors released: those whose spec trains with one of their presets
+OFFICIAL_DATASETS = tuple(name for name, s in SPECS.items() if s.model_preset in AUTHORS_PRESETS)
 
 
 class OfficialCheckpointError(ValueError):
@@ -47,18 +49,21 @@ def _tensor(sd: dict, key: str, path: Path, ndim: int) -> torch.Tensor:
     return t
 
 
-def infer_config(dataset: str, sds: dict[str, dict], paths: dict[str, Path]) -> GroupDNetConfig:
-    """Widths and class count from the tensors, structure from the dataset preset."""
+def infer_config(structure: str, sds: dict[str, dict], paths: dict[str, Path]) -> GroupDNetConfig:
+    """Widths and class count from the tensors, structure from the authors' preset `structure`."""
     E, G = sds["encoder"], sds["generator"]
     latent = _tensor(E, "fc_mu.weight", paths["encoder"], 4).shape[0]
     num_classes = latent // 8                    # 8 latent channels per class (authors' fixed)
     enc_width = _tensor(E, "layer1.0.weight_orig", paths["encoder"], 4).shape[0]
     enc_layers = sum(bool(re.fullmatch(r"layer\d+\.0\.weight_orig", k)) for k in E)
+    if enc_layers != 6:     # the authors drop one below 256-pixel crops; their generator cannot use it
+        raise OfficialCheckpointError(f"{paths['encoder']}: {enc_layers} encoder layers; only the 6-layer "
+                                      "encoder (crops of 256 pixels or more) gives codes the generator reads")
     out_width = _tensor(G, "conv_img.weight", paths["generator"], 4).shape[1]
     # the preset's last generator width is n (or 2n for ADE20K): recover n from it
-    unit = PRESETS[dataset](num_classes=num_classes, ngf=1).widths[-1]
+    unit = PRESETS[structure](num_classes=num_classes, ngf=1).widths[-1]
     ngf = out_width // unit
-    overrides = {"encoder_layers": enc_layers}
+    overrides = {}
     if "discriminator" in sds:
         D, dpath = sds["discriminator"], paths["discriminator"]
         ndf = _tensor(D, "discriminator_0.model0.0.weight", dpath, 4).shape[0]
@@ -66,7 +71,7 @@ def infer_config(dataset: str, sds: dict[str, dict], paths: dict[str, Path]) -> 
         overrides["discriminator_layers"] = len({k.split(".")[1] for k in D}) - 1
     else:
         ndf = 64
-    cfg = preset(dataset, num_classes=num_classes, ngf=max(ngf, 1), encoder_width=enc_width,
+    cfg = preset(structure, num_classes=num_classes, ngf=max(ngf, 1), encoder_width=enc_width,
                  ndf=ndf)
     return GroupDNetConfig.from_dict({**cfg.to_dict(), **overrides})
 
@@ -88,9 +93,9 @@ def _shape_problems(net: GroupDNet, sds: dict, paths: dict) -> list[str]:
     return problems
 
 
-def _build(dataset: str, sds: dict, paths: dict, device=None) -> tuple[GroupDNet | None, list[str]]:
-    """Our network for these files under `dataset`'s structure, and what does not fit."""
-    cfg = infer_config(dataset, sds, paths)      # a missing or odd tensor raises here
+def _build(structure: str, sds: dict, paths: dict, device=None) -> tuple[GroupDNet | None, list[str]]:
+    """Our network for these files under the preset `structure`, and what does not fit."""
+    cfg = infer_config(structure, sds, paths)      # a missing or odd tensor raises here
     try:
         with torch.device(device or "cpu"):
             net = GroupDNet(cfg, with_discriminator="discriminator" in sds, init_gain=None)
@@ -98,7 +103,7 @@ def _build(dataset: str, sds: dict, paths: dict, device=None) -> tuple[GroupDNet
         E, G = paths["encoder"].name, paths["generator"].name
         return None, [f"{E} fc_mu.weight {tuple(sds['encoder']['fc_mu.weight'].shape)} and "
                       f"{G} conv_img.weight {tuple(sds['generator']['conv_img.weight'].shape)} give "
-                      f"widths the {dataset} structure cannot use: {e}"]
+                      f"widths the {structure} structure cannot use: {e}"]
     return net, _shape_problems(net, sds, paths)
 
 
@@ -108,13 +113,15 @@ def load_official(folder: str | Path, dataset: str, *, with_discriminator: bool 
 
     folder: holds latest_net_G.pth and latest_net_E.pth, and optionally latest_net_D.pth
       (the layout of the authors' `checkpoints/NAME/`).
-    dataset: deepfashion | cityscapes | ade20k, the preset whose structure the files follow.
+    dataset: deepfashion | cityscapes | ade20k: its spec's model preset is the structure the
+      files follow, and the spec becomes `net.spec` when the class count matches.
     with_discriminator: None loads D when its file is there; True requires it; False skips it.
     device: where the returned network lives.
     """
-    if dataset not in OFFICIAL_PRESETS:
-        raise ValueError(f"dataset must be one of {OFFICIAL_PRESETS} for the authors' "
+    if dataset not in OFFICIAL_DATASETS:
+        raise ValueError(f"dataset must be one of {OFFICIAL_DATASETS} for the authors' "
                          f"checkpoints; got {dataset!r}")
+    spec = dataset_spec(dataset)
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"checkpoint folder not found: {folder} (expected a folder with "
@@ -129,9 +136,10 @@ def load_official(folder: str | Path, dataset: str, *, with_discriminator: bool 
                                     f"expected there ({', '.join(FILES[p] for p in wanted)})")
     sds = {part: _read_state_dict(paths[part]) for part in wanted}
 
-    net, problems = _build(dataset, sds, paths)
+    net, problems = _build(spec.model_preset, sds, paths)
     if problems:
-        others = [d for d in OFFICIAL_PRESETS if d != dataset and not _build(d, sds, paths, "meta")[1]]
+        others = [d for d in OFFICIAL_DATASETS
+                  if d != dataset and not _build(SPECS[d].model_preset, sds, paths, "meta")[1]]
         hint = (f"\nThese files fit the {others[0]!r} preset: use dataset={others[0]!r}."
                 if others else "")
         shown = "\n  ".join(problems[:8]) + (f"\n  ... and {len(problems) - 8} more"
@@ -140,6 +148,7 @@ def load_official(folder: str | Path, dataset: str, *, with_discriminator: bool 
             f"the files in {folder} do not match the {dataset!r} GroupDNet:\n  {shown}{hint}")
     for part, sd in sds.items():
         getattr(net, part).load_state_dict(sd)
-    net.config.extra.update(source=str(folder), dataset=dataset,
-                            dataset_classes=DATASET_CLASSES[dataset])
+    net.config.extra.update(source=str(folder), dataset=dataset)
+    # reduced test models (fewer classes than the dataset) have no class names to carry
+    net.spec = spec if net.config.num_classes == spec.num_classes else None
     return net.to(device).eval()

@@ -15,39 +15,20 @@ from pathlib import Path
 
 import hydra
 import pytorch_lightning as pl
-from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
-from pytorch_lightning.loggers import WandbLogger
+from omegaconf import DictConfig, OmegaConf
 
 from .checkpoint import load_model, save_model
-from .networks import GroupDNet, GroupDNetConfig
+from .networks import GroupDNet, GroupDNetConfig, check_image_size
 from .training import AtomicCheckpointIO, GroupDNetModule
+from .utils import finish_wandb, instantiate_all
 
-CONFIG_DIR = Path(__file__).parent / "configs"
 PRECISIONS = {"32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true"}
 
 
 class ConfigError(ValueError):
     """A config value that cannot work: raised before any training starts."""
-
-
-def compose_config(overrides=(), output_dir: str | Path | None = None, log_dir: str | Path | None = None,
-                   config_name: str = "train") -> DictConfig:
-    """The config `python -m smis.train OVERRIDES` would run (`smis.evaluate` with
-    config_name="evaluate"), for scripts, notebooks and tests. output_dir stands in for Hydra's
-    run folder."""
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name, overrides=list(overrides), return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)       # lets ${hydra:...} and the run's choices resolve
-    with open_dict(cfg):
-        del cfg["hydra"]                         # as in a command-line run: Hydra keeps it apart
-        if log_dir is not None:
-            cfg.paths.log_dir = str(log_dir)
-        if output_dir is not None:
-            cfg.paths.output_dir = str(output_dir)
-    return cfg
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -88,12 +69,13 @@ def check_enough_data(datamodule, devices: int) -> None:
                           "dataset.batch_size")
 
 
-def check_image_size(datamodule) -> None:
-    """GroupDNet upsamples 6 times from h x w codes, and its encoder needs a 2-cell grid."""
+def check_training_size(datamodule) -> None:
+    """The training images must suit GroupDNet (networks.check_image_size)."""
     H, W = datamodule.train_set[0]["image"].shape[1:]
-    if H % 64 or W % 64 or H * W < 64 * 128:
-        raise ConfigError(f"training images are {H}x{W}; GroupDNet needs sides that are multiples of 64 "
-                          "and at least 64x128 pixels: change the dataset's size/crop options")
+    try:
+        check_image_size(H, W)
+    except ValueError as e:
+        raise ConfigError(f"training images: {e}; change the dataset's size/crop options") from None
 
 
 def resolve_ckpt_path(ckpt_path: str | None, log_dir: str, task_name: str) -> str | None:
@@ -125,10 +107,6 @@ def load_initial_weights(module: GroupDNetModule, path: str) -> None:
         module.generator_ema.load_state_dict(module.net.generator.state_dict())
 
 
-def instantiate_all(group: DictConfig | None) -> list:
-    return [instantiate(c) for c in (group or {}).values() if c is not None and "_target_" in c]
-
-
 def export(module: GroupDNetModule, path: Path) -> Path:
     """model.pt in the smis.load_model format (with the EMA generator when there is one)."""
     net = module.net
@@ -137,10 +115,8 @@ def export(module: GroupDNetModule, path: Path) -> Path:
         ema.load_state_dict(net.state_dict())
         ema.generator.load_state_dict(module.generator_ema.state_dict())
         net = ema
-    classes = module.classes
-    return save_model(net, path, dataset=HydraConfig.get().runtime.choices.get("dataset"),
-                      class_names=list(classes.names) if classes else None,
-                      epochs=module.current_epoch)
+    net.spec = module.spec
+    return save_model(net, path, epochs=module.current_epoch)
 
 
 def train(cfg: DictConfig) -> dict:
@@ -150,13 +126,14 @@ def train(cfg: DictConfig) -> dict:
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.dataset)
     datamodule.setup("fit")
-    check_image_size(datamodule)
+    check_training_size(datamodule)
     devices = cfg.trainer.devices if isinstance(cfg.trainer.devices, int) and cfg.trainer.devices > 0 else 1
     check_enough_data(datamodule, devices * cfg.trainer.num_nodes)
     net_config = model_config(cfg, datamodule.num_classes)
     module = GroupDNetModule(net_config.to_dict(), optim=OmegaConf.to_container(cfg.optim, resolve=True),
                              loss=OmegaConf.to_container(cfg.loss, resolve=True), seed=cfg.seed,
-                             ema_decay=cfg.ema_decay, samples=OmegaConf.to_container(cfg.samples))
+                             ema_decay=cfg.ema_decay, samples=OmegaConf.to_container(cfg.samples),
+                             dataset=datamodule.spec.to_dict())
     if cfg.init_from:
         load_initial_weights(module, cfg.init_from)
     ckpt_path = resolve_ckpt_path(cfg.ckpt_path, cfg.paths.log_dir, cfg.task_name)
@@ -179,14 +156,6 @@ def train(cfg: DictConfig) -> dict:
     if cfg.export_model and trainer.is_global_zero and not trainer.fast_dev_run:
         model_path = export(module, run_dir / "model.pt")
     return {"run_dir": run_dir, "metrics": metrics, "model_path": model_path}
-
-
-def finish_wandb(loggers: list) -> None:
-    """Close the W&B run so the next job of a sweep starts its own."""
-    if any(isinstance(lg, WandbLogger) for lg in loggers):
-        import wandb
-
-        wandb.finish()
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")

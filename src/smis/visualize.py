@@ -7,6 +7,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from .utils import atomic_write
+
 
 def default_palette(num_classes: int) -> torch.Tensor:
     """A fixed, well-spread colour per class: (num_classes, 3) uint8 (the PASCAL VOC bit rule)."""
@@ -47,9 +49,4 @@ def save_grid(rows: list[list[torch.Tensor]], path: str | Path, pad: int = 2) ->
     for i, row in enumerate(rows):
         for j, t in enumerate(row):
             canvas.paste(to_pil(t), (pad + j * (w + pad), pad + i * (h + pad)))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    canvas.save(tmp, format="PNG")
-    tmp.replace(path)
-    return path
+    return atomic_write(path, lambda f: canvas.save(f, format="PNG"))

@@ -1,11 +1,13 @@
-"""One full GroupDNet training step, timed per preset and precision.
+"""One full GroupDNet training step, timed per preset and configuration; and one-image decodes.
 
-    python -m smis.benchmarks.train_step --presets small --precision 32-true bf16-mixed
+    python -m smis.benchmarks.train_step --presets small --variants authors 32-true bf16-mixed
+    python -m smis.benchmarks.train_step --variants authors 32-true bf16-mixed 16-mixed \\
+        bf16-mixed+channels_last bf16-mixed+compile          # the GPU table (presets at the authors' widths)
 
-A step is what GroupDNetModule.training_step does, outside Lightning: the generator + encoder
-step (GAN, feature matching, VGG, KL; the discriminator's weights frozen), then the
-discriminator step on a fresh fake made without gradient, each with its Adam optimiser. The
-losses are the module's own; VGG19 has random weights (same cost as the real ones). Inputs are
+A step is GroupDNetModule.training_step outside Lightning: the module's own `generator_step`
+(GAN, feature matching, VGG, KL; the discriminator's weights frozen) and `discriminator_step`
+(on a fresh fake made without gradient), each with its Adam optimiser from
+`configure_optimizers`. VGG19 has random weights (same cost as the real ones). Inputs are
 random images and label maps of Voronoi blobs (up to 20 classes per image; Cityscapes also gets
 instance ids). Reports the median over --steps after --warmup steps (which absorb --compile).
 
@@ -13,9 +15,13 @@ Peak memory: on CUDA torch.cuda.max_memory_allocated; on a CPU the growth of the
 RSS, which stays 0 when an earlier configuration already reached a higher peak.
 A configuration that fails (out of memory, no bf16) shows its error and the others still run.
 
+--decode also times decoding one image at the preset's size (eval mode, no gradients), in fp32
+and under bf16 autocast: what an interactive edit costs.
+
 JSON (--json): {"device", "torch", "steps", "warmup", "vgg", "peak_memory", "rows": [{"preset",
-"size", "batch", "precision", "channels_last", "compile", "ms_per_step", "images_per_s",
-"peak_memory_mib", "error"}]}, with null for what a failed configuration did not measure.
+"size", "batch", "encoder", "precision", "channels_last", "compile", "ms_per_step", "images_per_s",
+"peak_memory_mib", "error"}], "decode": [{"preset", "size", "precision", "ms"}]}, with null for
+what a failed configuration did not measure.
 """
 
 from __future__ import annotations
@@ -28,20 +34,30 @@ import resource
 import statistics
 import sys
 import time
+import types
 from pathlib import Path
 
 import torch
+from omegaconf import OmegaConf
 
-from ..checkpoint import atomic_write_text
+from ..config import CONFIG_DIR
+from ..data.specs import SPECS
+from ..networks import class_crops_loop
 from ..networks import preset as model_preset
 from ..training import GroupDNetModule
+from ..utils import atomic_write_text
 
-SIZES = {"deepfashion": (256, 256), "cityscapes": (256, 512), "ade20k": (256, 256), "small": (128, 128)}
-BATCHES = {"deepfashion": 2, "cityscapes": 1, "ade20k": 1, "small": 4}   # the authors' batch per GPU
+# per preset, the native size of the dataset that trains with it and that dataset's per-GPU batch
+SPEC_OF = {spec.model_preset: spec for spec in SPECS.values()}
+SIZES = {preset: tuple(spec.native_size) for preset, spec in SPEC_OF.items()}
+BATCHES = {preset: OmegaConf.load(CONFIG_DIR / "dataset" / f"{spec.name}.yaml").batch_size
+           for preset, spec in SPEC_OF.items()}
 DTYPES = {"32-true": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
-OPTIM = dict(lr_g=1e-4, lr_d=4e-4, beta1=0.0, beta2=0.9, constant_epochs=1, decay_epochs=0,
-             d_reuses_fake=False)
-COLUMNS = (("preset", 11), ("size", 7), ("batch", 5), ("precision", 10), ("channels_last", 13),
+# the optimiser and loss settings training uses with the authors' presets
+OPTIM = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "optim" / "authors.yaml"))
+LOSS = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "loss" / "authors.yaml"))
+COLUMNS = (("preset", 11), ("size", 7), ("batch", 5), ("encoder", 7), ("precision", 10),
+           ("channels_last", 13),
            ("compile", 7), ("ms/step", 9), ("images/s", 8), ("peak memory", 13))
 NUMERIC = {"batch", "ms/step", "images/s", "peak memory"}   # right-aligned
 
@@ -82,68 +98,69 @@ def device_name(device: torch.device) -> str:
     return f"{platform.processor() or platform.machine()} CPU ({torch.get_num_threads()} threads)"
 
 
-def set_requires_grad(params, flag: bool) -> None:
-    for p in params:
-        p.requires_grad_(flag)
+def parse_variant(text: str) -> dict:
+    """'authors' or PRECISION[+channels_last][+compile] -> the settings of one configuration.
+    'authors' is the authors' algorithm: fp32, no compile, their loop crops + the full encoder."""
+    if text == "authors":
+        return {"precision": "32-true", "channels_last": False, "compile": False, "encoder": "authors"}
+    precision, *flags = text.split("+")
+    if precision not in DTYPES or not set(flags) <= {"channels_last", "compile"}:
+        raise argparse.ArgumentTypeError(f"variant {text!r}: expected 'authors' or PRECISION[+channels_last]"
+                                         f"[+compile] with PRECISION one of {list(DTYPES)}")
+    return {"precision": precision, "channels_last": "channels_last" in flags, "compile": "compile" in flags,
+            "encoder": "present"}
 
 
-def measure(name: str, size: tuple[int, int], batch: int, precision: str, args,
+def measure(name: str, size: tuple[int, int], batch: int, variant: dict, args,
             device: torch.device) -> dict:
     """Build a fresh module for one configuration and time its training steps."""
-    dtype = DTYPES[precision]
+    dtype = DTYPES[variant["precision"]]
     if dtype == torch.bfloat16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise RuntimeError("bf16 is not supported on this GPU")
     rss_before = peak_rss_mib()
-    loss = dict(gan=1.0, feat=10.0, vgg=0.0 if args.no_vgg else 10.0, kld=0.05, vgg_weights="random")
+    loss = {**LOSS, "vgg": 0.0 if args.no_vgg else LOSS["vgg"], "vgg_weights": "random"}
     module = GroupDNetModule(model_preset(name).to_dict(), OPTIM, loss).to(device)
     net = module.net
-    if args.channels_last:
+    if variant["encoder"] == "authors":     # their loop crops + the encoder over all classes
+        C = net.config.num_classes
+        net.encode = lambda image, label, instance=None: net.encoder(class_crops_loop(image, label.long(), C))
+    if variant["channels_last"]:
         module.to(memory_format=torch.channels_last)
-    if args.compile:
+    if variant["compile"]:
         torch._dynamo.reset()   # a fresh cache per configuration: no recompile limit, no stale guards
-        for m in (net.generator, net.encoder, net.discriminator):
+        # the encoder's present-class path has data-dependent shapes: it stays eager
+        for m in (net.generator, net.discriminator):
             m.compile()
-    g_params = [*net.generator.parameters(), *net.encoder.parameters()]
-    d_params = list(net.discriminator.parameters())
     opt_g, opt_d = module.configure_optimizers()
     # one scaler for both losses, updated once per step; a no-op pass-through unless fp16
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+
+    def scaled(opt):
+        """The optimiser as the step functions call it (opt.zero_grad, opt.step), with step()
+        going through the scaler, as Lightning's 16-mixed precision plugin does."""
+        return types.SimpleNamespace(zero_grad=opt.zero_grad, step=lambda: scaler.step(opt))
 
     h, w = size
     label, instance = scene(batch, net.config.num_classes, h, w)
     label = label.to(device)
     instance = instance.to(device) if net.config.instance_edges else None
     image = torch.rand(batch, 3, h, w, device=device) * 2 - 1
-    if args.channels_last:
+    if variant["channels_last"]:
         image = image.contiguous(memory_format=torch.channels_last)
 
     def autocast():
         return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
-    def step(i: int) -> None:
-        noise = torch.Generator(device=device).manual_seed(i)
-        # G + E: D's weights frozen (as toggle_optimizer does), its input still passes gradients
-        set_requires_grad(d_params, False)
-        with autocast():
-            g_terms, _, _ = module.generator_losses(image, label, instance, noise)
-            g_loss = sum(g_terms.values())
-        opt_g.zero_grad(set_to_none=True)
-        scaler.scale(g_loss).backward()
-        scaler.step(opt_g)
-        set_requires_grad(d_params, True)
+    def backward(loss: torch.Tensor) -> None:
+        scaler.scale(loss).backward()
 
-        # D on a fresh fake from the updated G, made without gradient (the authors' order)
-        set_requires_grad(g_params, False)
+    def step(i: int) -> None:
+        """The module's own G and D steps (as in training_step), under autocast."""
+        noise = torch.Generator(device=device).manual_seed(i)
         with autocast():
-            with torch.no_grad():
-                fake, _, _ = module.generate(image, label, instance, noise)
-            d_terms, _, _ = module.discriminator_losses(image, label, instance, fake)
-            d_loss = d_terms["d_fake"] + d_terms["d_real"]
-        opt_d.zero_grad(set_to_none=True)
-        scaler.scale(d_loss).backward()
-        scaler.step(opt_d)
+            _, fake = module.generator_step(scaled(opt_g), image, label, instance, noise, backward)
+            module.discriminator_step(scaled(opt_d), image, label, instance, noise, fake, backward)
         scaler.update()
-        set_requires_grad(g_params, True)
 
     for i in range(args.warmup):
         step(i)
@@ -163,13 +180,33 @@ def measure(name: str, size: tuple[int, int], batch: int, precision: str, args,
     return {"ms_per_step": ms, "images_per_s": batch / (ms / 1000), "peak_memory_mib": memory}
 
 
-def run(name: str, size: tuple[int, int], batch: int, precision: str, args, device) -> dict:
+def decode_ms(name: str, size: tuple[int, int], precision: str, args, device: torch.device) -> float:
+    """Median time of decoding one image from a fresh code (eval mode, no gradients)."""
+    from ..networks import GroupDNet
+
+    net = GroupDNet(model_preset(name), with_discriminator=False).to(device).eval()
+    label, instance = scene(1, net.config.num_classes, *size)
+    label = label.to(device)
+    instance = instance.to(device) if net.config.instance_edges else None
+    dtype = DTYPES[precision]
+    times = []
+    with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+        for i in range(args.warmup + args.steps):
+            start = time.perf_counter()
+            net.decode(label, net.sample_z(1, *size, device=device), instance)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            if i >= args.warmup:
+                times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def run(name: str, size: tuple[int, int], batch: int, variant: dict, args, device) -> dict:
     """One table row; a failure becomes the row's error instead of ending the benchmark."""
-    row = {"preset": name, "size": f"{size[0]}x{size[1]}", "batch": batch, "precision": precision,
-           "channels_last": args.channels_last, "compile": args.compile,
+    row = {"preset": name, "size": f"{size[0]}x{size[1]}", "batch": batch, **variant,
            "ms_per_step": None, "images_per_s": None, "peak_memory_mib": None, "error": None}
     try:
-        row.update(measure(name, size, batch, precision, args, device))
+        row.update(measure(name, size, batch, variant, args, device))
     except Exception as e:   # e.g. out of memory: report it and go on with the next configuration
         lines = str(e).strip().splitlines()
         row["error"] = f"{type(e).__name__}: {lines[0] if lines else ''}"
@@ -185,7 +222,7 @@ def table_line(cells: list[str]) -> str:
 
 
 def format_row(row: dict, device: torch.device) -> str:
-    cells = [row["preset"], row["size"], str(row["batch"]), row["precision"],
+    cells = [row["preset"], row["size"], str(row["batch"]), row["encoder"], row["precision"],
              "yes" if row["channels_last"] else "no", "yes" if row["compile"] else "no"]
     if row["error"]:
         return table_line(cells) + "  " + row["error"][:200]
@@ -193,6 +230,22 @@ def format_row(row: dict, device: torch.device) -> str:
     cells += [f"{row['ms_per_step']:.1f}", f"{row['images_per_s']:.2f}",
               f"{memory:.0f} MiB" if device.type == "cuda" else f"+{memory:.0f} MiB RSS"]
     return table_line(cells)
+
+
+def speedups(rows: list[dict]) -> list[str]:
+    """Per preset: the fastest configuration against the authors' algorithm, when both ran."""
+    lines = []
+    for preset_name in dict.fromkeys(r["preset"] for r in rows):
+        ran = [r for r in rows if r["preset"] == preset_name and r["error"] is None]
+        base = next((r for r in ran if r["encoder"] == "authors"), None)
+        if base is None or len(ran) < 2:
+            continue
+        best = max(ran, key=lambda r: r["images_per_s"])
+        flags = "+".join([best["precision"]] + [k for k in ("channels_last", "compile") if best[k]])
+        lines.append(f"{preset_name}: best {flags} {best['images_per_s'] / base['images_per_s']:.2f}x the "
+                     f"authors' algorithm's images/s, peak memory {best['peak_memory_mib']:.0f} vs "
+                     f"{base['peak_memory_mib']:.0f} MiB")
+    return lines
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -206,16 +259,18 @@ def main(argv=None) -> None:
     p.add_argument("--presets", nargs="+", choices=sorted(SIZES), default=None,
                    help="default: deepfashion cityscapes ade20k small on CUDA; small on a CPU "
                         "(the authors' widths are far too slow there)")
-    p.add_argument("--precision", nargs="+", choices=list(DTYPES), default=["32-true"])
+    p.add_argument("--variants", nargs="+", type=parse_variant, default=[parse_variant("32-true")],
+                   metavar="VARIANT",
+                   help="configurations to time: PRECISION[+channels_last][+compile] (precisions: "
+                        f"{', '.join(DTYPES)}), or 'authors' (the authors' algorithm: fp32, their loop "
+                        "crops and the full encoder); default 32-true")
     p.add_argument("--batch", type=int, default=None,
-                   help="default: the authors' per-GPU batch (deepfashion 2, cityscapes and ade20k 1), "
-                        "small 4")
+                   help="default: the per-GPU batch of the preset's dataset config (the authors': "
+                        "deepfashion 2, cityscapes and ade20k 1; synthetic scenes 8)")
     p.add_argument("--size", type=parse_size, default=None,
-                   help="HxW, default per preset: deepfashion 256x256, cityscapes 256x512, "
-                        "ade20k 256x256, small 128x128")
-    p.add_argument("--channels-last", action="store_true", help="channels-last weights and images")
-    p.add_argument("--compile", action="store_true", help="torch.compile generator, encoder, discriminator")
+                   help="HxW, default: the native size of the preset's dataset (its spec)")
     p.add_argument("--no-vgg", action="store_true", help="leave the VGG loss out (weight 0)")
+    p.add_argument("--decode", action="store_true", help="also time decoding one image per preset")
     p.add_argument("--steps", type=int, default=5, help="timed steps (median)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -224,8 +279,8 @@ def main(argv=None) -> None:
     if args.steps < 1 or args.warmup < 0:
         p.error("--steps must be at least 1 and --warmup at least 0")
     device = torch.device(args.device)
-    presets = args.presets or (["deepfashion", "cityscapes", "ade20k", "small"] if device.type == "cuda"
-                               else ["small"])
+    # the authors' widths are far too slow for a CPU
+    presets = args.presets or (list(SIZES) if device.type == "cuda" else ["small"])
 
     name = device_name(device)
     print(f"device {device}: {name}; torch {torch.__version__}; {args.warmup} warm-up + {args.steps} "
@@ -235,16 +290,28 @@ def main(argv=None) -> None:
     for preset_name in presets:
         size = args.size or SIZES[preset_name]
         batch = args.batch or BATCHES[preset_name]
-        for precision in args.precision:
-            rows.append(run(preset_name, size, batch, precision, args, device))
+        for variant in args.variants:
+            rows.append(run(preset_name, size, batch, variant, args, device))
             print(format_row(rows[-1], device), flush=True)
+    for line in speedups(rows):
+        print(line)
+    decodes = []
+    if args.decode:
+        for preset_name in presets:
+            size = args.size or SIZES[preset_name]
+            for precision in ("32-true", "bf16-mixed"):
+                ms = decode_ms(preset_name, size, precision, args, device)
+                decodes.append({"preset": preset_name, "size": f"{size[0]}x{size[1]}", "precision": precision,
+                                "ms": ms})
+                print(f"decode one image: {preset_name} {size[0]}x{size[1]} {precision}: {ms:.1f} ms",
+                      flush=True)
 
     write_json(args.json, {
         "device": name, "torch": torch.__version__, "steps": args.steps, "warmup": args.warmup,
         "vgg": not args.no_vgg,
         "peak_memory": ("torch.cuda.max_memory_allocated" if device.type == "cuda"
                         else "growth of the process's peak RSS (ru_maxrss)"),
-        "rows": rows})
+        "rows": rows, "decode": decodes})
     print(f"wrote {args.json.resolve()}")
 
 

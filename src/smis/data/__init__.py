@@ -1,26 +1,19 @@
 """Datasets and LightningDataModules: Cityscapes, ADE20K, DeepFashion, your own image folders,
 and built-in synthetic scenes. Every dataset yields dict(image (3,H,W) in [-1,1],
-label (1,H,W) int64 class ids, [instance (1,H,W) int64], name)."""
+label (1,H,W) int64 class ids, [instance (1,H,W) int64], name), and has a `spec` (DatasetSpec)."""
 
 from .ade20k import ADE20KDataset
 from .cityscapes import CityscapesDataset
-from .classes import ClassInfo
-from .datamodules import (
-                          DATAMODULES,
-                          ADE20KDataModule,
-                          CityscapesDataModule,
-                          DeepFashionDataModule,
-                          ImageFolderDataModule,
-                          SceneDataModule,
-                          SyntheticDataModule,
-)
+from .datamodules import FileDataModule, ImageFolderDataModule, SceneDataModule, SyntheticDataModule
 from .deepfashion import DeepFashionDataset
 from .folder import ImageFolderDataset
 from .io import DatasetError
 from .sampling import EpochSampler
-from .synthetic import SYNTHETIC, SyntheticScenes
+from .spec import DatasetSpec, LabelRule
+from .specs import ADE20K, CITYSCAPES, DEEPFASHION, SPECS, SYNTHETIC, dataset_spec
+from .synthetic import SyntheticScenes
 
-__all__ = ["ADE20KDataModule", "ADE20KDataset", "CityscapesDataModule", "CityscapesDataset", "ClassInfo",
-           "DATAMODULES", "DatasetError", "DeepFashionDataModule", "EpochSampler", "DeepFashionDataset",
-           "ImageFolderDataModule", "ImageFolderDataset", "SYNTHETIC", "SceneDataModule",
-           "SyntheticDataModule", "SyntheticScenes"]
+__all__ = ["ADE20K", "ADE20KDataset", "CITYSCAPES", "CityscapesDataset", "DEEPFASHION", "DatasetError",
+           "DatasetSpec", "DeepFashionDataset", "EpochSampler", "FileDataModule", "ImageFolderDataModule",
+           "ImageFolderDataset", "LabelRule", "SPECS", "SYNTHETIC", "SceneDataModule", "SyntheticDataModule",
+           "SyntheticScenes", "dataset_spec"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .classes import ADE20K
 from .paired import PairedDataset, Sample, pair_by_key, require_dir
+from .specs import ADE20K
 from .transforms import PairTransform
 
 LAYOUT = """  ROOT/images/{training,validation}/ADE_{train,val}_XXXXXXXX.jpg
@@ -15,7 +15,7 @@ SPLITS = {"train": "training", "val": "validation", "training": "training",
 
 
 class ADE20KDataset(PairedDataset):
-    """File value v -> class v-1; 0 ("unlabelled") and 255 -> unknown = 150.
+    """File value v -> class v-1; 0 ("unlabelled") and 255 -> unknown = 150 (the spec's rule).
     Training: resize to 286, random crop 256, flip; evaluation: resize to 256."""
 
     def __init__(self, root: str | Path, split: str = "train", train: bool | None = None,
@@ -31,6 +31,4 @@ class ADE20KDataset(PairedDataset):
         keys, self.skipped = pair_by_key(images, labels, f"{image_dir} and {label_dir}", skip_unpaired)
         samples = [Sample(k, images[k], labels[k]) for k in keys]
         super().__init__(samples, ADE20K, PairTransform(load_size, crop_size, flip),
-                         train=SPLITS[split] == "training" if train is None else train,
-                         label_shift=-1, unknown_index=ADE20K.num_classes - 1,
-                         num_labelled=ADE20K.num_classes - 1)
+                         train=SPLITS[split] == "training" if train is None else train)

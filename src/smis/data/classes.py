@@ -1,4 +1,5 @@
-"""Class names and colour palettes of the three SMIS datasets, as plain data.
+"""Class names and colour palettes of the three SMIS datasets and the synthetic scenes, and the
+Cityscapes evaluation ids, as plain data (the specs in `specs.py` are built from them).
 
 Sources (transcribed by hand, then cross-checked against a second copy):
   Cityscapes  mcordts/cityscapesScripts  cityscapesscripts/helpers/labels.py  (name and color per labelId;
@@ -7,52 +8,24 @@ Sources (transcribed by hand, then cross-checked against a second copy):
               open-mmlab/mmsegmentation  mmseg/datasets/ade.py  (PALETTE, the text form of the
               CSAIL color150.mat; identical to facebookresearch/Mask2Former's ADE20K_150_CATEGORIES)
   DeepFashion Seanseattle/SMIS  data/deepfashion_dataset.py (label_nc=8, cihp_*_mask) and the SMIS paper,
-              Appendix B (the eight category names); see the comment above DEEPFASHION for what is inferred.
+              Appendix B (the eight category names); see the comment above DEEPFASHION_CLASSES
+              for what is inferred.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import torch
+ClassTable = dict   # {"names": (name, ...), "palette": ((r, g, b), ...)}: DatasetSpec's keyword arguments
 
 
-@dataclass(frozen=True)
-class ClassInfo:
-    """Names and RGB colours of a dataset's classes; index i of both is class id i."""
-
-    names: tuple[str, ...]
-    palette: tuple[tuple[int, int, int], ...]
-
-    def __post_init__(self) -> None:
-        names = tuple(str(n) for n in self.names)
-        palette = tuple(tuple(int(v) for v in rgb) for rgb in self.palette)
-        if len(names) != len(palette):
-            raise ValueError(f"{len(names)} class names but {len(palette)} palette colours")
-        for name, rgb in zip(names, palette):
-            if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
-                raise ValueError(f"colour of class {name!r} must be 3 values in 0..255; got {rgb}")
-        object.__setattr__(self, "names", names)
-        object.__setattr__(self, "palette", palette)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.names)
-
-    def palette_tensor(self) -> torch.Tensor:
-        """The palette as a (num_classes, 3) uint8 tensor: palette_tensor()[label] colours a label map."""
-        return torch.tensor(self.palette, dtype=torch.uint8).reshape(self.num_classes, 3)
-
-
-def _table(rows: list[tuple[str, tuple[int, int, int]]]) -> ClassInfo:
-    """[(name, (r, g, b)), ...] -> ClassInfo."""
-    return ClassInfo(tuple(name for name, _ in rows), tuple(rgb for _, rgb in rows))
+def _table(rows: list[tuple[str, tuple[int, int, int]]]) -> ClassTable:
+    """[(name, (r, g, b)), ...] -> {"names": ..., "palette": ...}."""
+    return {"names": tuple(name for name, _ in rows), "palette": tuple(rgb for _, rgb in rows)}
 
 
 # Cityscapes, indexed by labelId (the values of gtFine *_labelIds.png), name and color as in
 # cityscapesScripts' labels.py. labels.py gives "license plate" id -1 (never written to label files);
 # SPADE/SMIS use 35 label channels, so index 34 is kept for it, with its labels.py colour.
-CITYSCAPES = _table([
+CITYSCAPES_CLASSES = _table([
     ("unlabeled", (0, 0, 0)),                      # 0
     ("ego vehicle", (0, 0, 0)),                    # 1
     ("rectification border", (0, 0, 0)),           # 2
@@ -95,7 +68,7 @@ CITYSCAPES = _table([
 # Names are the first synonym of objectInfo150 (mmsegmentation's CLASSES differ only at 89, which it calls
 # "television receiver"). The palette is the standard color150 one; it repeats (140, 140, 140) for
 # road (6) and skyscraper (48), as the original does.
-ADE20K = _table([
+ADE20K_CLASSES = _table([
     ("wall", (120, 120, 120)),                     # 0
     ("building", (180, 120, 120)),                 # 1
     ("sky", (6, 230, 230)),                        # 2
@@ -259,7 +232,7 @@ ADE20K = _table([
 # top-clothes <- upper-clothes, dress, coat, scarf, glove; bottom-clothes <- pants, skirt; socks <- socks;
 # shoes <- left/right shoe; background <- background. Check a mask before relying on an index.
 # The colours are our own choice (well separated; background black), not from any source.
-DEEPFASHION = _table([
+DEEPFASHION_CLASSES = _table([
     ("hair", (255, 0, 0)),                         # 0
     ("face", (0, 0, 255)),                         # 1
     ("skin", (255, 200, 150)),                     # 2
@@ -270,12 +243,39 @@ DEEPFASHION = _table([
     ("background", (0, 0, 0)),                     # 7
 ])
 
-DATASETS: dict[str, ClassInfo] = {"cityscapes": CITYSCAPES, "ade20k": ADE20K, "deepfashion": DEEPFASHION}
+# The built-in synthetic scenes (smis.data.synthetic): our own classes and colours.
+SYNTHETIC_CLASSES = _table([
+    ("sky", (70, 130, 180)),
+    ("grass", (107, 142, 35)),
+    ("road", (128, 64, 128)),
+    ("building", (70, 70, 70)),
+    ("tree", (0, 160, 0)),
+    ("car", (0, 0, 142)),
+    ("water", (40, 80, 200)),
+    ("rock", (150, 110, 80)),
+])
 
-
-def class_info(name: str) -> ClassInfo:
-    """The ClassInfo of a dataset by name ("cityscapes", "ade20k" or "deepfashion")."""
-    try:
-        return DATASETS[name]
-    except KeyError:
-        raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(DATASETS)}") from None
+# Cityscapes labelId (value of gtFine *_labelIds.png, our class id) -> trainId, from cityscapesScripts
+# helpers/labels.py: the 19 evaluated classes get 0..18, every class with ignoreInEval gets -1 (not scored).
+# labelId 34 is our slot for "license plate" (labels.py id -1, trainId -1, ignoreInEval): not scored either.
+_ = -1
+CITYSCAPES_TRAIN_IDS = (
+    _, _, _, _, _, _, _,         # 0-6   unlabeled, ego vehicle, rectification border, out of roi, static,
+                                 #       dynamic, ground
+    0, 1,                        # 7-8   road, sidewalk
+    _, _,                        # 9-10  parking, rail track
+    2, 3, 4,                     # 11-13 building, wall, fence
+    _, _, _,                     # 14-16 guard rail, bridge, tunnel
+    5,                           # 17    pole
+    _,                           # 18    polegroup
+    6, 7, 8, 9, 10, 11, 12, 13, 14, 15,   # 19-28 traffic light ... bus
+    _, _,                        # 29-30 caravan, trailer
+    16, 17, 18,                  # 31-33 train, motorcycle, bicycle
+    _,                           # 34    license plate
+)
+del _
+# Names of trainIds 0..18 (the classes a Cityscapes segmenter such as DRN-D-105 predicts).
+CITYSCAPES_TRAIN_CLASSES = (
+    "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign", "vegetation",
+    "terrain", "sky", "person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle",
+)

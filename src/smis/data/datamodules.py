@@ -1,8 +1,10 @@
-"""One LightningDataModule per dataset: thin wrappers that build the Dataset for each split
-and share the loader settings (workers, pinned memory, persistent workers, a seed per worker)."""
+"""LightningDataModules: the loader settings every dataset shares (workers, pinned memory,
+persistent workers, a seed per worker), one module for every file layout (the Dataset class is
+a config value), one for your own image folders and one for the synthetic scenes."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 
 import pytorch_lightning as pl
@@ -10,12 +12,9 @@ import torch
 from pytorch_lightning.utilities import rank_zero_warn
 from torch.utils.data import DataLoader, Dataset
 
-from .ade20k import ADE20KDataset
-from .cityscapes import CityscapesDataset
-from .classes import ClassInfo
-from .deepfashion import DeepFashionDataset
 from .folder import ImageFolderDataset
 from .sampling import EpochSampler
+from .spec import DatasetSpec
 from .synthetic import SyntheticScenes
 
 VAL_OFFSET = 10**9   # synthetic validation scenes: indices 1e9, 1e9 + 1, ...
@@ -53,14 +52,15 @@ class SceneDataModule(pl.LightningDataModule):
         raise NotImplementedError
 
     @property
-    def classes(self) -> ClassInfo:
+    def spec(self) -> DatasetSpec:
+        """The dataset's spec: classes, palette, label-file rule, evaluation ids."""
         if self.train_set is None and self.val_set is None:
             self.setup()
-        return (self.train_set or self.val_set).classes
+        return (self.train_set or self.val_set).spec
 
     @property
     def num_classes(self) -> int:
-        return self.classes.num_classes
+        return self.spec.num_classes
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None and stage in (None, "fit"):
@@ -94,40 +94,30 @@ class SceneDataModule(pl.LightningDataModule):
         return self._loader(self.val_set, self.val_batch_size, train=False)
 
 
-class CityscapesDataModule(SceneDataModule):
-    def __init__(self, root: str, train_split: str = "train", val_split: str = "val",
-                 size: Sequence[int] = (256, 512), flip: bool = True, skip_unpaired: bool = False,
-                 **loader):
-        super().__init__(**loader)
-        self.root, self.splits = root, {True: train_split, False: val_split}
-        self.options = dict(size=tuple(size), flip=flip, skip_unpaired=skip_unpaired)
+class FileDataModule(SceneDataModule):
+    """A dataset with a train and a validation split on disk (Cityscapes, ADE20K, DeepFashion, ...).
+
+    dataset_class: the Dataset, called as dataset_class(root, split, train=..., **options); a
+      class or its dotted path (e.g. "smis.data.CityscapesDataset"), as configs give it.
+    root: the dataset folder; train_split, val_split: split names the Dataset understands.
+    other keyword arguments: SceneDataModule's loader settings, and the rest are the Dataset's
+      own options (sizes, flip, skip_unpaired, ...), so configs stay flat (dataset.size=...).
+    """
+
+    def __init__(self, dataset_class: str | type, root: str, train_split: str = "train",
+                 val_split: str = "val", **options):
+        loader_keys = inspect.signature(SceneDataModule.__init__).parameters
+        super().__init__(**{k: options.pop(k) for k in list(options) if k in loader_keys})
+        if isinstance(dataset_class, str):
+            from hydra.utils import get_class
+
+            dataset_class = get_class(dataset_class)
+        self.dataset_class, self.root = dataset_class, root
+        self.splits = {True: train_split, False: val_split}
+        self.options = options
 
     def make_dataset(self, train: bool) -> Dataset:
-        return CityscapesDataset(self.root, self.splits[train], train=train, **self.options)
-
-
-class ADE20KDataModule(SceneDataModule):
-    def __init__(self, root: str, train_split: str = "train", val_split: str = "val",
-                 load_size: int = 286, crop_size: int = 256, flip: bool = True,
-                 skip_unpaired: bool = False, **loader):
-        super().__init__(**loader)
-        self.root, self.splits = root, {True: train_split, False: val_split}
-        self.options = dict(load_size=load_size, crop_size=crop_size, flip=flip,
-                            skip_unpaired=skip_unpaired)
-
-    def make_dataset(self, train: bool) -> Dataset:
-        return ADE20KDataset(self.root, self.splits[train], train=train, **self.options)
-
-
-class DeepFashionDataModule(SceneDataModule):
-    def __init__(self, root: str, train_split: str = "train", val_split: str = "test",
-                 size: int = 256, flip: bool = True, skip_unpaired: bool = False, **loader):
-        super().__init__(**loader)
-        self.root, self.splits = root, {True: train_split, False: val_split}
-        self.options = dict(size=size, flip=flip, skip_unpaired=skip_unpaired)
-
-    def make_dataset(self, train: bool) -> Dataset:
-        return DeepFashionDataset(self.root, self.splits[train], train=train, **self.options)
+        return self.dataset_class(self.root, self.splits[train], train=train, **self.options)
 
 
 class ImageFolderDataModule(SceneDataModule):
@@ -177,7 +167,4 @@ class SyntheticDataModule(SceneDataModule):
         return SyntheticScenes(self.num_val, self.size, self.scene_seed, train=False, first_index=VAL_OFFSET)
 
 
-DATAMODULES = {"cityscapes": CityscapesDataModule, "ade20k": ADE20KDataModule,
-               "deepfashion": DeepFashionDataModule, "folder": ImageFolderDataModule,
-               "synthetic": SyntheticDataModule}
-__all__ = [*(m.__name__ for m in DATAMODULES.values()), "DATAMODULES", "SceneDataModule", "seed_worker"]
+__all__ = ["FileDataModule", "ImageFolderDataModule", "SceneDataModule", "SyntheticDataModule", "seed_worker"]

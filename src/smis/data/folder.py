@@ -1,7 +1,7 @@
 """Your own labelled images: photos and label PNGs paired by file stem.
 
     ROOT/images/NAME.{jpg,png,...}    ROOT/labels/NAME.png    [ROOT/instances/NAME.png]
-    ROOT/classes.yaml (or .json)      num_classes, optional names, palette, unknown_index
+    ROOT/classes.yaml (or .json)      num_classes, optional names, palette, unknown_index, name
 
 Values given to the dataset override the classes file.
 """
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import yaml
 
-from .classes import ClassInfo
 from .io import DatasetError
 from .paired import PairedDataset, Sample, pair_by_key, require_dir
+from .spec import DatasetSpec, LabelRule
 from .transforms import PairTransform
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -41,9 +41,12 @@ def read_classes_file(root: Path) -> dict:
     return {}
 
 
-def class_info_from(num_classes: int | None, names: Sequence[str] | None,
-                    palette: Sequence[Sequence[int]] | None, where: str) -> ClassInfo:
-    """A ClassInfo from whatever is known; names default to class_0..., palette to the default."""
+def folder_spec(num_classes: int | None, names: Sequence[str] | None,
+                palette: Sequence[Sequence[int]] | None, unknown_index: int | None, name: str,
+                where: str) -> DatasetSpec:
+    """The spec of your own data from whatever is known: names default to class_0 ..., the
+    palette to the default one; file values are class ids, 255 is unknown where unknown_index
+    is set."""
     from ..visualize import default_palette
 
     if num_classes is None:
@@ -59,7 +62,10 @@ def class_info_from(num_classes: int | None, names: Sequence[str] | None,
     palette = tuple(tuple(int(v) for v in rgb) for rgb in palette)
     if len(palette) != num_classes or any(len(rgb) != 3 for rgb in palette):
         raise DatasetError(f"{where}: the palette needs {num_classes} [r, g, b] colours")
-    return ClassInfo(names, palette)
+    try:
+        return DatasetSpec(name, names, palette, LabelRule(unknown_index=unknown_index))
+    except ValueError as e:
+        raise DatasetError(f"{where}: {e}") from None
 
 
 class ImageFolderDataset(PairedDataset):
@@ -73,11 +79,11 @@ class ImageFolderDataset(PairedDataset):
                  flip: bool = True, skip_unpaired: bool = False):
         root = require_dir(Path(root), LAYOUT)
         meta = read_classes_file(root)
-        classes = class_info_from(num_classes or meta.get("num_classes"),
-                                  class_names or meta.get("names"), palette or meta.get("palette"),
-                                  str(root))
         if unknown_index is None:
             unknown_index = meta.get("unknown_index")
+        spec = folder_spec(num_classes or meta.get("num_classes"), class_names or meta.get("names"),
+                           palette or meta.get("palette"), unknown_index, meta.get("name", root.name),
+                           str(root))
         images_path = require_dir(root / image_dir, LAYOUT)
         labels_path = require_dir(root / label_dir, LAYOUT)
         images = {p.stem: p for p in images_path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
@@ -93,5 +99,4 @@ class ImageFolderDataset(PairedDataset):
                 raise DatasetError(f"{inst_path}: no instance map for {len(missing)} images "
                                    f"(e.g. {', '.join(missing[:5])})")
         samples = [Sample(k, images[k], labels[k], instances.get(k)) for k in keys]
-        super().__init__(samples, classes, PairTransform(resize, crop, flip), train=train,
-                         unknown_index=unknown_index)
+        super().__init__(samples, spec, PairTransform(resize, crop, flip), train=train)

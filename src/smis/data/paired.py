@@ -1,5 +1,5 @@
 """The Dataset behind every file-based layout: a list of (image, label[, instance]) files,
-the label conventions of SPEC §2 as parameters, and preprocessing."""
+the dataset's spec (classes and label-file rule, SPEC §2), and preprocessing."""
 
 from __future__ import annotations
 
@@ -8,15 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from torch.utils.data import Dataset
 
-from .classes import ClassInfo
 from .io import DatasetError, read_ids, read_image
 from .sampling import split_key
+from .spec import DatasetSpec
 from .transforms import PairTransform
-
-UNKNOWN_FILE_VALUE = 255   # SPADE convention: 255 in a label file means "unknown"
 
 
 @dataclass(frozen=True)
@@ -29,29 +26,17 @@ class Sample:
 
 class PairedDataset(Dataset):
     """Yields dict(image (3,H,W) float in [-1,1], label (1,H,W) int64, [instance (1,H,W) int64],
-    name).
+    name). `spec` says what the classes are and how label-file values become class ids."""
 
-    num_classes: ids must lie in [0, num_classes).
-    label_shift: added to file values (ADE20K: -1, so its 0 "unlabelled" becomes -1 = unknown).
-    unknown_index: where file value 255 (and a shifted value below 0) goes; None makes them errors.
-    num_labelled: ids a file may name directly (default num_classes; ADE20K: 150, because its
-      last class is the unknown slot that only 0 and 255 reach).
-    """
-
-    def __init__(self, samples: Sequence[Sample], classes: ClassInfo, transform: PairTransform,
-                 train: bool, label_shift: int = 0, unknown_index: int | None = None,
-                 num_labelled: int | None = None):
+    def __init__(self, samples: Sequence[Sample], spec: DatasetSpec, transform: PairTransform,
+                 train: bool):
         if not samples:
             raise DatasetError("no samples")
-        if unknown_index is not None and not 0 <= unknown_index < classes.num_classes:
-            raise ValueError(f"unknown_index {unknown_index} is outside [0, {classes.num_classes})")
-        self.samples, self.classes, self.transform = list(samples), classes, transform
-        self.train, self.label_shift, self.unknown_index = train, label_shift, unknown_index
-        self.num_labelled = classes.num_classes if num_labelled is None else num_labelled
+        self.samples, self.spec, self.transform, self.train = list(samples), spec, transform, train
 
     @property
     def num_classes(self) -> int:
-        return self.classes.num_classes
+        return self.spec.num_classes
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -61,23 +46,6 @@ class PairedDataset(Dataset):
         other = copy.copy(self)
         other.samples, other.train = [self.samples[i] for i in indices], train
         return other
-
-    def to_class_ids(self, raw: torch.Tensor, path: Path) -> torch.Tensor:
-        """File values -> class ids, with a clear error for a value with no class."""
-        ids = raw + self.label_shift
-        unknown = (raw == UNKNOWN_FILE_VALUE) | (ids < 0)
-        bad = ~unknown & (ids >= self.num_labelled)
-        if self.unknown_index is not None:
-            ids = torch.where(unknown, self.unknown_index, ids)
-        else:
-            bad |= unknown
-        if bad.any():
-            value = int(raw[bad][0])
-            raise DatasetError(f"{path}: label value {value} has no class (expected file values "
-                               f"giving ids in [0, {self.num_labelled - 1}]"
-                               + (f", or {UNKNOWN_FILE_VALUE} for unknown" if self.unknown_index is not None
-                                  else "") + ")")
-        return ids
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         """key: an index, or (index, augmentation seed) as EpochSampler yields (see split_key)."""
@@ -90,7 +58,7 @@ class PairedDataset(Dataset):
                 raise DatasetError(f"{path} is {m.width}x{m.height} but its image {s.image} is "
                                    f"{image.width}x{image.height}")
         img, ids = self.transform(image, maps, self.train, generator)
-        item = {"image": img, "label": self.to_class_ids(ids[0], s.label), "name": s.name}
+        item = {"image": img, "label": self.spec.to_class_ids(ids[0], s.label), "name": s.name}
         if s.instance:
             item["instance"] = ids[1]
         return item

@@ -20,15 +20,12 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
 
-from .classes import ClassInfo
 from .sampling import split_key
+from .specs import SYNTHETIC
 
-SYNTHETIC = ClassInfo(
-    names=("sky", "grass", "road", "building", "tree", "car", "water", "rock"),
-    palette=((70, 130, 180), (107, 142, 35), (128, 64, 128), (70, 70, 70),
-             (0, 160, 0), (0, 0, 142), (40, 80, 200), (150, 110, 80)),
-)
-SKY, GRASS, ROAD, BUILDING, TREE, CAR, WATER, ROCK = range(8)
+# the class ids of the spec's classes, by name
+SKY, GRASS, ROAD, BUILDING, TREE, CAR, WATER, ROCK = map(
+    SYNTHETIC.class_index, ("sky", "grass", "road", "building", "tree", "car", "water", "rock"))
 
 # colour modes (RGB in [0, 1]) per class: one mode is drawn per image, then jittered
 MODES = {
@@ -134,7 +131,7 @@ class SyntheticScenes(Dataset):
     """num_samples scenes of size (H, W); the same (seed, index) always gives the same scene.
     Training adds random horizontal flips (drawn from the key's seed when it has one)."""
 
-    classes = SYNTHETIC
+    spec = SYNTHETIC
     num_classes = SYNTHETIC.num_classes
 
     def __init__(self, num_samples: int = 512, size: int | tuple[int, int] = 128, seed: int = 0,
@@ -184,7 +181,7 @@ def export(out: Path, count: int, size: int = 128, seed: int = 0) -> Path:
         Image.fromarray(label[0].to(torch.uint8).numpy(), mode="L").save(out / "labels" / f"{name}.png")
         if (i + 1) % max(1, count // 10) == 0 or i + 1 == count:
             print(f"  {i + 1}/{count} scenes", flush=True)
-    meta = {"num_classes": SYNTHETIC.num_classes, "names": list(SYNTHETIC.names),
+    meta = {"name": SYNTHETIC.name, "num_classes": SYNTHETIC.num_classes, "names": list(SYNTHETIC.names),
             "palette": [list(rgb) for rgb in SYNTHETIC.palette]}
     (out / "classes.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
     return out

@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from ..checkpoint import atomic_torch_save
+from ..utils import atomic_torch_save
 from .weights import load_state_dict, resolve_weights
 
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"

@@ -1,12 +1,12 @@
 """GroupDNet networks: crops, encoder, generator, discriminator, presets."""
 
-from .crops import class_crops, class_crops_loop
+from .crops import all_crops, class_crops, class_crops_loop, present_crops
 from .discriminator import MultiscaleDiscriminator
 from .encoder import GroupEncoder
 from .generator import GroupDNetGenerator
-from .groupdnet import GroupDNet, instance_edges, one_hot
+from .groupdnet import GroupDNet, check_image_size, instance_edges, one_hot
 from .presets import PRESETS, GroupDNetConfig, preset
 
 __all__ = ["GroupDNet", "GroupDNetConfig", "GroupDNetGenerator", "GroupEncoder",
-           "MultiscaleDiscriminator", "PRESETS", "class_crops", "class_crops_loop",
-           "instance_edges", "one_hot", "preset"]
+           "MultiscaleDiscriminator", "PRESETS", "all_crops", "check_image_size", "class_crops",
+           "class_crops_loop", "instance_edges", "one_hot", "present_crops", "preset"]

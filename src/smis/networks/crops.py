@@ -5,10 +5,12 @@ bounding box of class c, and resize the crop (nearest) back to the full image si
 are stacked class-major: channels (3c, 3c+1, 3c+2) hold class c's RGB crop. An absent class
 gives an all-zero image.
 
-`class_crops` does this for all (image, class) pairs at once with gathers: no Python loop
-over images or classes, and one host synchronisation per batch (not per class).
-`class_crops_loop` is the straightforward definition, kept as the reference for tests and
-the benchmark.
+`present_crops` builds the crops of the (image, class) pairs that occur, all at once with
+gathers: no Python loop over images or classes, and one host synchronisation per batch (not per
+class). The encoder's present-class path reads these directly; `class_crops` (via `all_crops`)
+scatters them into the full (B, 3C, H, W) tensor the authors' encoder reads.
+`class_crops_loop` is the straightforward definition, kept as the reference for tests and the
+benchmark.
 """
 
 from __future__ import annotations
@@ -49,13 +51,15 @@ def _presence(label: torch.Tensor, num_classes: int, dim: int) -> torch.Tensor:
     return hits.scatter_(2, lab, True).transpose(1, 2)
 
 
-def class_crops(image: torch.Tensor, label: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """image (B,3,H,W) float, label (B,1,H,W) int64 class ids -> (B, 3*num_classes, H, W)."""
+def present_crops(image: torch.Tensor, label: torch.Tensor, num_classes: int):
+    """The crops of the (image, class) pairs that occur in `label`, and nothing else.
+
+    image (B,3,H,W) float, label (B,1,H,W) int64 class ids
+      -> crops (P,3,H,W), b (P,) image index, c (P,) class id; pairs in (b, c) order.
+    Finding the pairs is the one host synchronisation per batch (it sizes the gathers).
+    """
     B, _, H, W = image.shape
-    C = num_classes
-    rows, cols = _presence(label, C, 2), _presence(label, C, 3)          # (B,C,H), (B,C,W)
-    # Only the (image, class) pairs present need work; absent ones stay zero. Finding them is
-    # the one host synchronisation per batch (it sizes the gathers).
+    rows, cols = _presence(label, num_classes, 2), _presence(label, num_classes, 3)  # (B,C,H), (B,C,W)
     b, c = rows.any(-1).nonzero().unbind(1)                                # (P,), (P,)
     y0, y1 = _first_last(rows[b, c])                                       # (P,) each
     x0, x1 = _first_last(cols[b, c])
@@ -64,12 +68,23 @@ def class_crops(image: torch.Tensor, label: torch.Tensor, num_classes: int) -> t
     flat_index = (ys.unsqueeze(-1) * W + xs.unsqueeze(-2)).view(-1, H * W)  # (P,H*W)
 
     # the crop of class c keeps the pixels of class c: gather the label too and compare
-    keep = torch.gather(label.view(B, H * W)[b], 1, flat_index) == c.unsqueeze(1)
+    keep = torch.gather(label.reshape(B, H * W)[b], 1, flat_index) == c.unsqueeze(1)
     src = image.reshape(B, 3, H * W).index_select(0, b)                    # (P,3,H*W)
     pixels = torch.gather(src, 2, flat_index.unsqueeze(1).expand(-1, 3, -1))
-    crops = image.new_zeros(B, C, 3, H * W)
-    crops[b, c] = pixels.mul_(keep.unsqueeze(1))
-    return crops.view(B, 3 * C, H, W)
+    return pixels.mul_(keep.unsqueeze(1)).view(-1, 3, H, W), b, c
+
+
+def all_crops(crops: torch.Tensor, b: torch.Tensor, c: torch.Tensor, batch: int,
+              num_classes: int) -> torch.Tensor:
+    """`present_crops`'s output -> every pair's crop (batch, 3*num_classes, H, W), absent ones zero."""
+    out = crops.new_zeros(batch, num_classes, *crops.shape[1:])            # (B, C, 3, H, W)
+    out[b, c] = crops
+    return out.flatten(1, 2)
+
+
+def class_crops(image: torch.Tensor, label: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """image (B,3,H,W) float, label (B,1,H,W) int64 class ids -> (B, 3*num_classes, H, W)."""
+    return all_crops(*present_crops(image, label, num_classes), image.shape[0], num_classes)
 
 
 def class_crops_loop(image: torch.Tensor, label: torch.Tensor, num_classes: int) -> torch.Tensor:

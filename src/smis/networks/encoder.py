@@ -1,12 +1,50 @@
-"""Class-wise VAE encoder (SPEC §3): grouped convs keep every class's crop in its own group."""
+"""Class-wise VAE encoder (SPEC §3): grouped convs keep every class's crop in its own group.
+
+Every layer is grouped by class, so a class's mu/logvar depend on its own crop only. An absent
+class has an all-zero crop, and with bias-free convs, instance norm (0 -> 0) and LeakyReLU
+(0 -> 0) its features stay exactly zero up to the heads: its mu/logvar are the heads' biases.
+`GroupEncoder.encode_present` therefore runs the encoder on the present (image, class) pairs
+only and fills in the biases for the rest; `GroupEncoder.forward` is the authors' computation on
+the full crops tensor, kept as the reference.
+"""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.spectral_norm import SpectralNorm
 
-from .crops import class_crops
+from .crops import all_crops, present_crops
 from .layers import check_groups, lrelu, sn_conv
+
+# encode_present falls back to the full path above this share of (image, class) pairs present: on a
+# CPU at the DeepFashion width (8 classes, 32 channels per class) the pairs' path is 1.2x faster at
+# 75% and 1.3x slower at 100% (the deep layers' weight copies dominate)
+FULL_PATH_SHARE = 0.75
+
+
+def _forward_weight(conv: nn.Conv2d) -> torch.Tensor:
+    """The weight `conv(x)` would use, with the same side effects.
+
+    A spectral-normed conv computes its weight in a forward pre-hook: weight_orig / sigma, and in
+    training mode one power iteration that updates the `weight_u`/`weight_v` buffers first. Calling
+    that hook here, once per encoder forward, keeps the buffers (and so checkpoints and exact
+    resume) identical to a full forward.
+    """
+    for hook in conv._forward_pre_hooks.values():
+        if isinstance(hook, SpectralNorm):
+            hook(conv, ())
+    return conv.weight
+
+
+def _class_conv(conv: nn.Conv2d, x: torch.Tensor, c: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """`conv` (grouped by class) applied to pairs: x (1, P*fin/C, h, w), group p uses class c[p]'s
+    weights -> (1, P*fout/C, h', w'). Classes may repeat (the same class in several images)."""
+    weight = _forward_weight(conv)                                          # (fout, fin/C, k, k)
+    weight = weight.unflatten(0, (num_classes, -1))[c].flatten(0, 1)        # (P*fout/C, fin/C, k, k)
+    bias = None if conv.bias is None else conv.bias.view(num_classes, -1)[c].flatten()
+    return F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, groups=len(c))
 
 
 class GroupEncoder(nn.Module):
@@ -21,6 +59,7 @@ class GroupEncoder(nn.Module):
     def __init__(self, num_classes: int, width: int, num_layers: int = 6, latent_per_class: int = 8):
         super().__init__()
         self.num_classes = num_classes
+        self.latent_per_class = latent_per_class
         widths = [3 * num_classes] + [width * m for m in (1, 2, 4, 8, 8, 8)][:num_layers]
         for i, (fin, fout) in enumerate(zip(widths[:-1], widths[1:]), start=1):
             check_groups(f"encoder layer{i}", fout, num_classes)
@@ -38,6 +77,34 @@ class GroupEncoder(nn.Module):
             x = lrelu(getattr(self, f"layer{i}")(x))                # (B, 8e, H/64, W/64) at the end
         return self.fc_mu(x), self.fc_var(x)
 
-    def encode(self, image: torch.Tensor, label: torch.Tensor):
-        """image (B,3,H,W) in [-1,1], label (B,1,H,W) int64 ids -> mu, logvar."""
-        return self(class_crops(image, label, self.num_classes))
+    def encode_present(self, image: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """image (B,3,H,W), label (B,1,H,W) int64 ids -> mu, logvar (B, latent_per_class*C, h, w).
+
+        Equals `self(class_crops(image, label, C))` (to float round-off, gradients included) but
+        computes only the P present (image, class) pairs: each pair is one group of a batch-1
+        grouped conv with that class's weights. Above FULL_PATH_SHARE of the B*C pairs it is
+        the full path.
+        """
+        B, C = image.shape[0], self.num_classes
+        crops, b, c = present_crops(image, label, C)                # (P,3,H,W), (P,), (P,)
+        if len(c) > FULL_PATH_SHARE * B * C:
+            # (almost) every pair present: the full path does no more work, and reads each class's
+            # weights once, where the pairs' grouped conv would copy them for every image
+            return self(all_crops(crops, b, c, B, C))
+        x = crops.reshape(1, -1, *crops.shape[2:])                  # (1, 3P, H, W)
+        for i in range(1, self.num_layers + 1):
+            conv, norm = getattr(self, f"layer{i}")
+            # per-channel instance norm (affine=False): the same statistics as in the full path
+            x = lrelu(F.instance_norm(_class_conv(conv, x, c, C), eps=norm.eps))
+        return tuple(self._scatter(_class_conv(head, x, c, C), head.bias, b, c, B)
+                     for head in (self.fc_mu, self.fc_var))
+
+    def _scatter(self, values: torch.Tensor, bias: torch.Tensor, b: torch.Tensor, c: torch.Tensor,
+                 batch: int) -> torch.Tensor:
+        """values (1, L*P, h, w) of the present pairs -> (B, L*C, h, w), the absent pairs holding
+        the head's bias (what the full path computes from their zero features)."""
+        C, L = self.num_classes, self.latent_per_class
+        h, w = values.shape[2:]
+        # bias in the output dtype: under autocast the full path adds a low-precision bias too
+        full = bias.to(values.dtype).view(1, C, L, 1, 1).expand(batch, C, L, h, w)
+        return full.index_put((b, c), values.view(-1, L, h, w)).view(batch, C * L, h, w)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .crops import class_crops
 from .discriminator import MultiscaleDiscriminator
 from .encoder import GroupEncoder
 from .generator import GroupDNetGenerator
@@ -27,6 +26,17 @@ def instance_edges(instance: torch.Tensor) -> torch.Tensor:
     edge[..., 1:, :] |= dy
     edge[..., :-1, :] |= dy
     return edge.float()
+
+
+def check_image_size(height: int, width: int, encoding: bool = True) -> None:
+    """GroupDNet's size rule: z is upsampled 6 times, so both sides are multiples of 64; and the
+    encoder's last instance norm needs at least 2 latent cells, so an image to encode (or to train
+    on) has at least 64x128 pixels. Decoding alone works from 64x64."""
+    if height % 64 or width % 64:
+        raise ValueError(f"image size {height}x{width}: GroupDNet needs both sides to be multiples of 64")
+    if encoding and height * width < 64 * 128:
+        raise ValueError(f"image size {height}x{width}: the encoder needs at least 64x128 pixels (at "
+                         "least 2 latent cells for its last instance norm)")
 
 
 def check_labels(label: torch.Tensor, num_classes: int) -> None:
@@ -58,13 +68,15 @@ class GroupDNet(nn.Module):
         self.generator = GroupDNetGenerator(
             c.num_classes, c.widths, c.fc_groups, c.group_schedule, c.norm_rule,
             c.instance_edges, c.unused_up_4, c.latent_per_class)
-        self.encoder = GroupEncoder(c.num_classes, c.encoder_width, c.encoder_layers,
-                                    c.latent_per_class)
+        self.encoder = GroupEncoder(c.num_classes, c.encoder_width, latent_per_class=c.latent_per_class)
         self.discriminator = (MultiscaleDiscriminator(c.label_channels + 3, c.ndf,
                                                       c.num_discriminators, c.discriminator_layers)
                               if with_discriminator else None)
         if init_gain is not None:   # None: leave PyTorch's defaults (e.g. before loading weights)
             init_weights(self, init_gain)
+        # the DatasetSpec of the data it generates (classes, palette, label-file rule), set by
+        # load_model / load_official and stored by save_model; None when unknown
+        self.spec = None
 
     # --- inputs --------------------------------------------------------------------------
     def label_input(self, label: torch.Tensor, instance: torch.Tensor | None = None,
@@ -80,8 +92,7 @@ class GroupDNet(nn.Module):
 
     def latent_shape(self, height: int, width: int) -> tuple[int, int, int]:
         """(channels, h, w) of z for images of this size: 6 upsamplings, so h = H/64."""
-        if height % 64 or width % 64:
-            raise ValueError(f"image size must be a multiple of 64; got {height}x{width}")
+        check_image_size(height, width, encoding=False)
         return self.config.latent_channels, height // 64, width // 64
 
     def sample_z(self, batch: int, height: int, width: int, generator=None, device=None):
@@ -93,6 +104,8 @@ class GroupDNet(nn.Module):
     def encode(self, image: torch.Tensor, label: torch.Tensor, instance=None):
         """image (B,3,H,W) in [-1,1], label (B,1,H,W) ids -> mu, logvar (B, 8C, H/64, W/64).
 
+        Only the classes present in each image are encoded (`GroupEncoder.encode_present`); the
+        result equals the authors' full computation, `encoder(class_crops(image, label, C))`.
         `instance` is accepted for symmetry; the encoder only uses the semantic classes.
         """
         check_labels(label, self.config.num_classes)
@@ -101,10 +114,15 @@ class GroupDNet(nn.Module):
             raise ValueError(f"the encoder needs images of at least 64x128 pixels: at "
                              f"{image.shape[2]}x{image.shape[3]} its last instance norm would "
                              "see a single cell")
-        return self.encoder(class_crops(image, label.long(), self.config.num_classes))
+        return self.encoder.encode_present(image, label.long())
 
     def decode(self, label: torch.Tensor, z: torch.Tensor, instance=None) -> torch.Tensor:
         """label (B,1,H,W) ids, z (B, 8C, H/64, W/64) -> image (B,3,H,W) in [-1,1]."""
+        expected = (label.shape[0], *self.latent_shape(*label.shape[2:]))
+        if z.dim() != 4 or tuple(z.shape) != expected:
+            raise ValueError(f"z has shape {tuple(z.shape)} but a {tuple(label.shape)} label map needs "
+                             f"{expected}: {self.config.latent_per_class} channels per class for "
+                             f"{self.config.num_classes} classes on an H/64 x W/64 grid")
         return self.generator(self.label_input(label, instance, z.dtype), z)
 
     def discriminate(self, label: torch.Tensor, image: torch.Tensor, instance=None):

@@ -21,7 +21,6 @@ class GroupDNetConfig:
     encoder_width: int                 # e: encoder widths e, 2e, 4e, 8e, 8e, 8e
     instance_edges: bool = False       # Cityscapes: instance-edge channel in G and D inputs
     unused_up_4: bool = False          # ADE20K: the authors' never-run up_4 block
-    encoder_layers: int = 6            # 5 for crops under 256 pixels
     latent_per_class: int = 8          # z channels owned by each class
     ndf: int = 64                      # discriminator base width
     num_discriminators: int = 2
@@ -43,6 +42,10 @@ class GroupDNetConfig:
     @classmethod
     def from_dict(cls, d: dict) -> GroupDNetConfig:
         d = dict(d)
+        # files of smis 0.1 name the encoder depth; the generator always upsamples 6 times, so
+        # only the matching 6 encoder layers give codes of the right size
+        if d.pop("encoder_layers", 6) != 6:
+            raise ValueError("encoder_layers must be 6 (the generator upsamples z 6 times)")
         for key in ("widths", "group_schedule"):
             d[key] = tuple(d[key])
         return cls(**d)

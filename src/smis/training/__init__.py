@@ -1,8 +1,8 @@
 """The training loop: LightningModule, schedule, callbacks and figures."""
 
-from .callbacks import AtomicCheckpointIO, ImagesPerSecond
+from .callbacks import AtomicCheckpointIO, ImagesPerSecond, ProgressLines
 from .module import GroupDNetModule, NonFiniteLossError
 from .schedule import ConstantThenLinear
 
 __all__ = ["AtomicCheckpointIO", "ConstantThenLinear", "GroupDNetModule", "ImagesPerSecond",
-           "NonFiniteLossError"]
+           "NonFiniteLossError", "ProgressLines"]

@@ -9,7 +9,7 @@ import torch
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 from pytorch_lightning.utilities import rank_zero_info
 
-from ..checkpoint import atomic_torch_save
+from ..utils import ProgressLog, atomic_torch_save
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -60,3 +60,35 @@ class ImagesPerSecond(pl.Callback):
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self._start = None      # do not count the validation pause
+
+
+class ProgressLines(pl.Callback):
+    """A progress line at least every `every_s` seconds (epoch, batch, images/s, losses), appended
+    to `path` and printed when standard output is not a terminal (see utils.ProgressLog), so a
+    SLURM log or `| tee` shows a run moving. Rank 0 only.
+
+    path: the log file, e.g. the run folder's progress.log; None: print only.
+    every_s: the longest silence between two lines.
+    """
+
+    def __init__(self, path: str | None = None, every_s: float = 30.0):
+        self.lines = ProgressLog(path, every_s)
+        self._start, self._images = time.perf_counter(), 0
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._start, self._images = time.perf_counter(), 0      # not the validation pause
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._images += batch["image"].shape[0]
+        if not trainer.is_global_zero or not self.lines.due():
+            return
+        rate = self._images / max(time.perf_counter() - self._start, 1e-9)
+        losses = "  ".join(f"{k} {float(v):.3f}" for k, v in trainer.progress_bar_metrics.items())
+        epochs = f"/{trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
+        self.lines.write(f"epoch {trainer.current_epoch}{epochs}  batch {batch_idx + 1}/"
+                       f"{trainer.num_training_batches}  {rate:.1f} images/s per process  {losses}")
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if trainer.is_global_zero:
+            self.lines.write(f"training ended: {trainer.current_epoch} epochs done, "
+                             f"{trainer.global_step} optimiser steps")

@@ -14,6 +14,7 @@ from PIL import Image
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 
 from ..applications import resample_class
+from ..utils import repeat
 from ..visualize import colorize, save_grid
 
 
@@ -32,11 +33,6 @@ def log_figure(trainer, key: str, path: Path, caption: str) -> None:
             logger.experiment.add_image(key, pixels, trainer.global_step)
 
 
-def repeat(t: torch.Tensor | None, i: int, n: int) -> torch.Tensor | None:
-    """Item i of a batch, n times (None stays None)."""
-    return None if t is None else t[i:i + 1].expand(n, -1, -1, -1)
-
-
 def largest_class(label: torch.Tensor) -> int:
     """The class covering most of a (1,H,W) label map: its re-sampling is the most visible."""
     return int(torch.bincount(label.flatten()).argmax())
@@ -49,7 +45,7 @@ def validation_figures(module, batch: dict, samples: dict) -> dict[str, Path]:
     rows, n_random, n_resample = samples.get("rows", 4), samples.get("random", 3), samples.get("resample", 5)
     image, label = batch["image"][:rows], batch["label"][:rows]
     instance = batch["instance"][:rows] if "instance" in batch else None
-    palette = module.classes.palette_tensor() if module.classes is not None else None
+    palette = module.spec.palette_tensor() if module.spec is not None else None
     g = torch.Generator(device=module.device).manual_seed(module.hparams.seed)   # same codes every epoch
     H, W = image.shape[2:]
 
@@ -65,7 +61,7 @@ def validation_figures(module, batch: dict, samples: dict) -> dict[str, Path]:
     c = largest_class(label[0])
     z = resample_class(mu[:1], c, n_resample, generator=g, per_class=net.config.latent_per_class)
     strip = module.decode_for_eval(repeat(label, 0, n_resample), z, repeat(instance, 0, n_resample))
-    name = module.classes.names[c] if module.classes is not None else f"class {c}"
+    name = module.spec.names[c] if module.spec is not None else f"class {c}"
 
     folder = run_folder(trainer) / "samples"
     epoch = trainer.current_epoch

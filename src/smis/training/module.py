@@ -7,16 +7,33 @@ optimisation, because the two steps use different optimisers and different losse
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import pytorch_lightning as pl
 import torch
 
 from ..data.sampling import derive_seed
+from ..data.spec import DatasetSpec
 from ..losses import VGGLoss, feature_matching_loss, generator_adv_loss, hinge_d_loss, kl_divergence
 from ..networks import GroupDNet, GroupDNetConfig
 from .figures import validation_figures
 from .schedule import ConstantThenLinear
+
+
+@contextlib.contextmanager
+def frozen(*modules):
+    """Inside: the modules' parameters take no gradient (inputs still pass gradients through).
+    Each parameter's own setting comes back on exit."""
+    params = [p for m in modules for p in m.parameters()]
+    before = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, before):
+            p.requires_grad_(flag)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -26,10 +43,12 @@ class NonFiniteLossError(RuntimeError):
 class GroupDNetModule(pl.LightningModule):
     """model: GroupDNetConfig as a dict; optim, loss: the `optim` and `loss` config groups;
     ema_decay: keep an exponential moving average of the generator for evaluation (None: off);
-    samples: how many images the validation figures show (rows, random, resample)."""
+    samples: how many images the validation figures show (rows, random, resample);
+    dataset: the DatasetSpec of the training data as a dict (stored in checkpoints and model files,
+      used for the figures' palette and class names)."""
 
     def __init__(self, model: dict, optim: dict, loss: dict, seed: int = 0,
-                 ema_decay: float | None = None, samples: dict | None = None):
+                 ema_decay: float | None = None, samples: dict | None = None, dataset: dict | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
@@ -40,13 +59,10 @@ class GroupDNetModule(pl.LightningModule):
         self.generator_ema = None
         if ema_decay:
             self.generator_ema = copy.deepcopy(self.net.generator).requires_grad_(False)
-        self.classes = None          # ClassInfo of the datamodule, for figures (set in setup)
+        self.spec = DatasetSpec.from_dict(dataset) if dataset else None
+        self.net.spec = self.spec
 
     # --- building blocks -------------------------------------------------------------------
-    def setup(self, stage: str) -> None:
-        dm = getattr(self.trainer, "datamodule", None)
-        self.classes = getattr(dm, "classes", None)
-
     def noise(self, batch_idx: int) -> torch.Generator:
         """The reparameterisation noise of a batch is a function of (seed, epoch, batch, rank),
         so a run resumed from a checkpoint draws exactly what the uninterrupted run drew."""
@@ -73,15 +89,18 @@ class GroupDNetModule(pl.LightningModule):
             return self.net.decode(label, z, instance)
         return self.generator_ema(self.net.label_input(label, instance, z.dtype), z)
 
-    def check_finite(self, which: str, terms: dict[str, torch.Tensor], batch_idx: int) -> None:
+    def check_finite(self, which: str, terms: dict[str, torch.Tensor]) -> None:
         finite = bool(torch.isfinite(torch.stack([v.detach().float() for v in terms.values()])).all())
-        # every process stops together (a lone rank raising would leave the others waiting)
-        if self.trainer.strategy.reduce_boolean_decision(finite, all=True):
+        trainer = self._trainer                      # None outside Lightning (the benchmark)
+        if trainer is not None:
+            # every process stops together (a lone rank raising would leave the others waiting)
+            finite = trainer.strategy.reduce_boolean_decision(finite, all=True)
+        if finite:
             return
         shown = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
-        ckpt_dir = next((cb.dirpath for cb in self.trainer.checkpoint_callbacks), None)
+        ckpt_dir = next((cb.dirpath for cb in trainer.checkpoint_callbacks), None) if trainer else None
         raise NonFiniteLossError(
-            f"non-finite {which} loss at epoch {self.current_epoch}, batch {batch_idx} ({shown}; on "
+            f"non-finite {which} loss at epoch {self.current_epoch}, step {self.global_step} ({shown}; on "
             f"this or another process). Training stopped; the last good checkpoint is in {ckpt_dir} "
             "(resume with ckpt_path=...). Try lower optim.lr_g / optim.lr_d or trainer.precision=32-true.")
 
@@ -105,44 +124,52 @@ class GroupDNetModule(pl.LightningModule):
                  "d_real": hinge_d_loss(real_feats, real=True)}
         return terms, fake_feats, real_feats
 
+    def generator_step(self, opt_g, image, label, instance, noise, backward) -> tuple[dict, torch.Tensor]:
+        """One G + E update: D's weights are frozen but pass gradients to the fake.
+        backward(loss) runs the backward pass (Lightning's manual_backward, or a grad scaler's).
+        -> the weighted loss terms with their "total", and the fake."""
+        with frozen(self.net.discriminator):
+            terms, fake, _ = self.generator_losses(image, label, instance, noise)
+            terms["total"] = sum(terms.values())
+            self.check_finite("generator", terms)
+            opt_g.zero_grad(set_to_none=True)
+            backward(terms["total"])
+            opt_g.step()
+        self.update_ema()
+        return terms, fake
+
+    def discriminator_step(self, opt_d, image, label, instance, noise, fake,
+                           backward) -> tuple[dict, list, list]:
+        """One D update, on a fresh fake from the updated G made without gradient (the authors'
+        order), or on the G step's `fake` with optim.d_reuses_fake. -> terms, fake and real features."""
+        with frozen(self.net.generator, self.net.encoder):
+            if not self.hparams.optim.get("d_reuses_fake", False):
+                with torch.no_grad():
+                    fake, _, _ = self.generate(image, label, instance, noise)
+            terms, fake_feats, real_feats = self.discriminator_losses(image, label, instance, fake)
+            self.check_finite("discriminator", terms)
+            opt_d.zero_grad(set_to_none=True)
+            backward(terms["d_fake"] + terms["d_real"])
+            opt_d.step()
+        return terms, fake_feats, real_feats
+
     def training_step(self, batch: dict, batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
         image, label, instance = batch["image"], batch["label"], batch.get("instance")
         noise = self.noise(batch_idx)
-
-        # generator + encoder step; D's weights are frozen (toggle) but pass gradients to the fake
-        self.toggle_optimizer(opt_g)
-        g_terms, fake, _ = self.generator_losses(image, label, instance, noise)
-        g_loss = sum(g_terms.values())
-        self.check_finite("generator", {**g_terms, "total": g_loss}, batch_idx)
-        opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(g_loss)
-        opt_g.step()
-        self.untoggle_optimizer(opt_g)
-        self.update_ema()
-
-        # discriminator step on a fresh fake from the updated G (the authors' order)
-        self.toggle_optimizer(opt_d)
-        if not self.hparams.optim.get("d_reuses_fake", False):
-            with torch.no_grad():
-                fake, _, _ = self.generate(image, label, instance, noise)
-        d_terms, fake_feats, real_feats = self.discriminator_losses(image, label, instance, fake)
-        d_loss = d_terms["d_fake"] + d_terms["d_real"]
-        self.check_finite("discriminator", d_terms, batch_idx)
-        opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(d_loss)
-        opt_d.step()
-        self.untoggle_optimizer(opt_d)
-
+        g_terms, fake = self.generator_step(opt_g, image, label, instance, noise, self.manual_backward)
+        d_terms, fake_feats, real_feats = self.discriminator_step(opt_d, image, label, instance, noise, fake,
+                                                                  self.manual_backward)
         B = image.shape[0]
         logs = {f"train/g_{k}": v.detach() for k, v in g_terms.items()}
         logs.update({f"train/{k}": v.detach() for k, v in d_terms.items()})
-        logs.update({"train/g_total": g_loss.detach(),
-                     "train/d_real_score": torch.stack([s[-1].mean() for s in real_feats]).mean().detach(),
+        logs.update({"train/d_real_score": torch.stack([s[-1].mean() for s in real_feats]).mean().detach(),
                      "train/d_fake_score": torch.stack([s[-1].mean() for s in fake_feats]).mean().detach(),
                      "lr/g": opt_g.param_groups[0]["lr"], "lr/d": opt_d.param_groups[0]["lr"]})
         self.log_dict(logs, batch_size=B)
-        self.log_dict({"g": g_loss.detach(), "d": d_loss.detach()}, prog_bar=True, logger=False, batch_size=B)
+        d_loss = (d_terms["d_fake"] + d_terms["d_real"]).detach()
+        self.log_dict({"g": g_terms["total"].detach(), "d": d_loss}, prog_bar=True, logger=False,
+                      batch_size=B)
 
     @torch.no_grad()
     def update_ema(self) -> None:

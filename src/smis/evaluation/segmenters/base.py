@@ -1,5 +1,6 @@
 """What every segmenter of the evaluation protocol shares: images in our generator's range [-1, 1] in,
-logits at the input size out, and a map from our label ids to the segmenter's class space."""
+logits at the input size out. Which of our class ids it is scored against is the dataset spec's
+business (DatasetSpec.ground_truth)."""
 
 from __future__ import annotations
 
@@ -9,44 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from smis.data.classes import ADE20K
-from smis.evaluation.confusion import cityscapes_train_ids
-
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-# How our label ids become ground truth in a segmenter's class space.
-GROUND_TRUTHS = ("cityscapes", "ade20k", "identity")
-ADE20K_UNKNOWN = ADE20K.num_classes - 1  # our ADE20K id 150 = "unknown" (file value 0), never evaluated
-
-
-def ground_truth_ids(label: torch.Tensor, dataset: str, num_classes: int, ignore_index: int) -> torch.Tensor:
-    """(B,1,H,W) or (B,H,W) our class ids -> (B,H,W) ids in the segmenter's classes, or ignore_index.
-
-    cityscapes: labelId -> trainId (19 classes). ade20k: id 150 (unknown) -> ignore, others unchanged.
-    identity: ids 0..num_classes-1 unchanged, any other id -> ignore.
-    """
-    if label.dim() == 4:
-        if label.shape[1] != 1:
-            raise ValueError(f"label must be (B,1,H,W) class ids; got {tuple(label.shape)} (one-hot?)")
-        label = label[:, 0]
-    if label.dim() != 3:
-        raise ValueError(f"label must be (B,1,H,W) or (B,H,W); got {tuple(label.shape)}")
-    if label.is_floating_point() and not torch.equal(label, label.round()):
-        raise ValueError("label holds non-integer values")
-    label = label.long()
-    if dataset == "cityscapes":
-        return cityscapes_train_ids(label, ignore_index)
-    if dataset == "ade20k":
-        return torch.where(label == ADE20K_UNKNOWN, ignore_index, label)
-    if dataset == "identity":
-        return torch.where((label >= 0) & (label < num_classes), label, ignore_index)
-    raise ValueError(f"unknown ground-truth mapping {dataset!r}; expected one of {GROUND_TRUTHS}")
-
-
-def _expected_classes(dataset: str) -> int | None:
-    return {"cityscapes": 19, "ade20k": ADE20K_UNKNOWN}.get(dataset)
-
 
 class Segmenter(nn.Module):
     """A pretrained segmenter: forward((B,3,H,W) in [-1,1]) -> (B,K,H,W) logits at the input size.
@@ -55,19 +20,11 @@ class Segmenter(nn.Module):
     `mean`/`std` (given for [0,1] images); this class does the range change, normalisation and resizing.
     """
 
-    def __init__(self, num_classes: int, dataset: str, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                 ignore_index: int = 255):
+    def __init__(self, num_classes: int, mean=IMAGENET_MEAN, std=IMAGENET_STD, ignore_index: int = 255):
         super().__init__()
-        if dataset not in GROUND_TRUTHS:
-            raise ValueError(f"unknown ground-truth mapping {dataset!r}; expected one of {GROUND_TRUTHS}")
-        expected = _expected_classes(dataset)
-        if expected is not None and num_classes != expected:
-            raise ValueError(f"{dataset} ground truth has {expected} classes; "
-                             f"the segmenter has {num_classes}")
         if 0 <= ignore_index < num_classes:
             raise ValueError(f"ignore_index {ignore_index} is a class id (num_classes={num_classes})")
         self.num_classes = num_classes
-        self.dataset = dataset
         self.ignore_index = ignore_index
         # Not persistent: the state_dict keeps exactly the official checkpoint's keys.
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1),
@@ -92,10 +49,6 @@ class Segmenter(nn.Module):
     def predict(self, images: torch.Tensor) -> torch.Tensor:
         """(B,3,H,W) in [-1,1] -> (B,H,W) int64 predicted class ids."""
         return self(images).argmax(1)
-
-    def ground_truth(self, label: torch.Tensor) -> torch.Tensor:
-        """(B,1,H,W) our class ids -> (B,H,W) ids in this segmenter's classes; ignore_index = not scored."""
-        return ground_truth_ids(label, self.dataset, self.num_classes, self.ignore_index)
 
 
 def load_exact(module: nn.Module, state: dict, what: str, path: Path) -> None:

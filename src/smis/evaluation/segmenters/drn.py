@@ -89,10 +89,10 @@ def bilinear_upsampling_(up: nn.ConvTranspose2d) -> None:
 
 
 class DRNSegmenter(Segmenter):
-    """DRN-D-105 trained on Cityscapes fine: 19 trainId classes; ground truth via CITYSCAPES_TRAIN_ID."""
+    """DRN-D-105 trained on Cityscapes fine: the 19 trainId classes."""
 
     def __init__(self, num_classes: int = 19):
-        super().__init__(num_classes, "cityscapes", DRN_MEAN, DRN_STD)
+        super().__init__(num_classes, DRN_MEAN, DRN_STD)
         self.base = drn_d_105_trunk()
         self.seg = nn.Conv2d(512, num_classes, 1)
         self.up = nn.ConvTranspose2d(num_classes, num_classes, 16, stride=8, padding=4,

@@ -20,9 +20,9 @@ def segmentation_model_names() -> list[str]:
 class TorchvisionSegmenter(Segmenter):
     """Wraps a torchvision segmentation model (its dict output's 'out', already at the input size)."""
 
-    def __init__(self, name: str, num_classes: int, dataset: str = "identity", ignore_index: int = 255,
+    def __init__(self, name: str, num_classes: int, ignore_index: int = 255,
                  mean=IMAGENET_MEAN, std=IMAGENET_STD):
-        super().__init__(num_classes, dataset, mean, std, ignore_index)
+        super().__init__(num_classes, mean, std, ignore_index)
         if name not in segmentation_model_names():
             raise ValueError(f"unknown torchvision segmentation model {name!r}; expected one of "
                              f"{segmentation_model_names()}")
@@ -36,13 +36,12 @@ class TorchvisionSegmenter(Segmenter):
 
 
 def torchvision_segmenter(model: str, num_classes: int, weights: str | os.PathLike | None = None,
-                          dataset: str = "identity", ignore_index: int = 255, mean=IMAGENET_MEAN,
+                          ignore_index: int = 255, mean=IMAGENET_MEAN,
                           std=IMAGENET_STD, pretrained: bool = True) -> TorchvisionSegmenter:
     """torchvision model `model` (e.g. 'deeplabv3_resnet50') with `num_classes` outputs, loaded from
-    `weights` (a state_dict of that model, as model.state_dict() saves it). `dataset` says how our label
-    ids become its ground truth: 'cityscapes' (labelId -> trainId, 19 classes), 'ade20k' (150 classes,
-    unknown ignored) or 'identity' (ids >= num_classes ignored). Auxiliary-head weights
-    (aux_classifier.*) are not needed and dropped."""
+    `weights` (a state_dict of that model, as model.state_dict() saves it). It predicts the dataset
+    spec's evaluated classes (e.g. Cityscapes' 19 trainIds): num_classes must be their number.
+    Auxiliary-head weights (aux_classifier.*) are not needed and dropped."""
     what = f"torchvision {model} segmenter"
     if pretrained and weights is None:
         raise ValueError(f"{what}: pass `weights`, the path of a state_dict file for {model} with "
@@ -50,7 +49,7 @@ def torchvision_segmenter(model: str, num_classes: int, weights: str | os.PathLi
     path = None
     if pretrained:  # before building: a missing file fails fast
         path = resolve_weights(weights, os.path.basename(weights), what, "your own training run")
-    segmenter = TorchvisionSegmenter(model, num_classes, dataset, ignore_index, mean, std)
+    segmenter = TorchvisionSegmenter(model, num_classes, ignore_index, mean, std)
     if path is not None:
         state = {k: v for k, v in load_state_dict(path, what).items()
                  if not k.removeprefix("module.").startswith("aux_classifier.")}

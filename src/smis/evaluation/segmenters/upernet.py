@@ -103,10 +103,10 @@ class UPerNetDecoder(nn.Module):
 
 
 class UperNetSegmenter(Segmenter):
-    """UperNet-101 on ADE20K: 150 classes = our ADE20K ids 0..149; id 150 (unknown) is ignored."""
+    """UperNet-101 on ADE20K: 150 classes = our ADE20K ids 0..149."""
 
     def __init__(self, num_classes: int = 150):
-        super().__init__(num_classes, "ade20k", IMAGENET_MEAN, IMAGENET_STD)
+        super().__init__(num_classes, IMAGENET_MEAN, IMAGENET_STD)
         self.encoder = ResNet101Encoder()
         self.decoder = UPerNetDecoder(num_classes)
         self.eval()

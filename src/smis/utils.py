@@ -1,0 +1,107 @@
+"""Small helpers every layer shares: atomic file writes, the device choice, repeating a batch
+item, Hydra instantiation of a config group, closing a W&B run, progress lines for logs.
+Nothing here imports the rest of smis."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+import torch
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
+    """Call write(file) on a temporary file in the same folder, flush it to disk, then rename it
+    to `path`: a reader or a crash never sees half a file, and a failed write keeps the old one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_torch_save(obj, path: str | os.PathLike) -> Path:
+    """torch.save, atomically (see atomic_write)."""
+    return atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
+    """A text file (UTF-8), atomically (see atomic_write)."""
+    return atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """'auto' is CUDA when there is a GPU, else the CPU; any other name is taken as given, with a
+    clear error for a GPU that is not there."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={name!r}, but this machine has no CUDA GPU: use device=cpu or auto")
+    return device
+
+
+def repeat(t: torch.Tensor | None, i: int, n: int) -> torch.Tensor | None:
+    """Item i of a batch, n times: (B, ...) -> (n, ...) (None stays None)."""
+    return None if t is None else t[i:i + 1].expand(n, *t.shape[1:])
+
+
+def instantiate_all(group) -> list:
+    """Every entry with a `_target_` of a config group (loggers, callbacks), instantiated."""
+    from hydra.utils import instantiate
+
+    return [instantiate(c) for c in (group or {}).values() if c is not None and "_target_" in c]
+
+
+def finish_wandb(loggers: list) -> None:
+    """Close the W&B run so the next job of a sweep starts its own."""
+    from pytorch_lightning.loggers import WandbLogger
+
+    if any(isinstance(lg, WandbLogger) for lg in loggers):
+        import wandb
+
+        wandb.finish()
+
+
+class ProgressLog:
+    """A progress line at most every `every_s` seconds, appended to a log file, and printed too when
+    standard output is not a terminal (CI, `| tee`, a SLURM log), where live progress bars show
+    nothing until the end.
+
+    path: the log file (its folder is created); None: print only.
+    every_s: the longest silence between two lines.
+    """
+
+    def __init__(self, path: str | os.PathLike | None, every_s: float = 30.0):
+        self.path = Path(path) if path is not None else None
+        self.every_s = every_s
+        self.to_stdout = not sys.stdout.isatty()
+        self._last: float | None = None
+
+    def due(self) -> bool:
+        """Whether a line is due now (the first call always is)."""
+        return self._last is None or time.monotonic() - self._last >= self.every_s
+
+    def write(self, line: str) -> None:
+        """Write a line now, stamped with the time of day."""
+        self._last = time.monotonic()
+        stamped = f"[{time.strftime('%H:%M:%S')}] {line}"
+        if self.to_stdout:
+            print(stamped, flush=True)
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a") as f:
+                f.write(stamped + "\n")

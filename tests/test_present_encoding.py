@@ -1,0 +1,181 @@
+"""Present-class encoding (`GroupEncoder.encode_present`) equals the authors' full computation
+`encoder(class_crops(...))`: values, gradients and the spectral-norm state, in eval and training mode."""
+
+import copy
+
+import pytest
+import torch
+
+import smis
+from smis.networks import GroupDNet, GroupEncoder, class_crops, preset
+from smis.networks import encoder as encoder_module
+from tests.conftest import DATASETS, load_io
+
+
+@pytest.fixture
+def pairs_path(monkeypatch):
+    """encode_present takes its pairs' path whatever the share of pairs present."""
+    monkeypatch.setattr(encoder_module, "FULL_PATH_SHARE", 1.0)
+
+
+def scenes(C: int, H: int = 64, W: int = 128) -> torch.Tensor:
+    """(3,1,H,W) label maps: blobs with absent classes and a one-pixel class, a class covering the
+    whole image, and every pixel random (most classes present, each scattered)."""
+    label = torch.zeros(3, 1, H, W, dtype=torch.int64)
+    label[0, 0, 10:40, 20:90] = 1
+    label[0, 0, 30:, 60:] = C - 1
+    label[0, 0, 5, 7] = 3                                       # one pixel
+    label[1] = 2                                                # the whole image
+    label[2] = torch.randint(0, C, (1, H, W))
+    return label
+
+
+def encoder(C: int, width: int, latent_per_class: int = 8) -> GroupEncoder:
+    enc = GroupEncoder(C, width, latent_per_class=latent_per_class)
+    enc.fc_var.bias.data.normal_()                              # absent classes: distinct constants
+    # a few power iterations: with its random initial u, v, eval mode's sigma is near 0
+    with torch.no_grad():
+        for _ in range(3):
+            enc(torch.zeros(1, 3 * C, 64, 128))
+    return enc
+
+
+def assert_grads_close(ours: torch.Tensor, full: torch.Tensor) -> None:
+    # the weight gradient through sigma sums over the groups in another order: float32 round-off
+    # relative to the gradient's scale. On CUDA the crops' backward adds up to H*W terms into a
+    # pixel (a one-pixel class's) with atomics, in any order: more round-off, run to run too
+    tol = 1e-4 if full.is_cuda else 1e-6
+    torch.testing.assert_close(ours, full, rtol=10 * tol, atol=tol * float(full.abs().max()))
+
+
+def run_both(enc: GroupEncoder, image: torch.Tensor, label: torch.Tensor, training: bool):
+    """Forward + backward of both paths from the same state -> the two encoders and images."""
+    cotangents = None
+    out = []
+    for path in ("present", "full"):
+        e = copy.deepcopy(enc).train(training)
+        x = image.clone().requires_grad_()
+        if path == "present":
+            mu, logvar = e.encode_present(x, label)
+        else:
+            mu, logvar = e(class_crops(x, label, e.num_classes))
+        if cotangents is None:
+            cotangents = torch.randn_like(mu), torch.randn_like(logvar)
+        ((mu * cotangents[0]).sum() + (logvar * cotangents[1]).sum()).backward()
+        out.append((e, x, mu.detach(), logvar.detach()))
+    return out
+
+
+def check_paths_agree(enc, image, label, training):
+    (ours, x_ours, mu, logvar), (full, x_full, mu_full, logvar_full) = run_both(enc, image, label, training)
+    torch.testing.assert_close(mu, mu_full, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(logvar, logvar_full, rtol=1e-6, atol=1e-6)
+    assert_grads_close(x_ours.grad, x_full.grad)
+    for (name, p), p_full in zip(ours.named_parameters(), full.parameters()):
+        assert p.grad is not None, name
+        assert_grads_close(p.grad, p_full.grad)
+    # spectral norm: one power iteration per layer in training mode, none in eval mode
+    for (name, b), b_full in zip(ours.named_buffers(), full.buffers()):
+        assert torch.equal(b, b_full), name
+        assert torch.equal(b, enc.get_buffer(name)) != training, name
+    return mu, logvar
+
+
+@pytest.mark.parametrize("training", [False, True], ids=["eval", "train"])
+@pytest.mark.parametrize("C, width, latent", [(5, 20, 8), (12, 24, 8), (20, 40, 4)])
+def test_matches_the_full_encoder(C, width, latent, training, pairs_path):
+    enc = encoder(C, width, latent)
+    label = scenes(C)
+    image = torch.rand(3, 3, 64, 128) * 2 - 1
+    mu, logvar = check_paths_agree(enc, image, label, training)
+    assert mu.shape == logvar.shape == (3, latent * C, 1, 2)
+    # an absent class's code is its head's bias, exactly
+    absent = logvar.unflatten(1, (C, latent))[0, 2]             # image 0 has no class 2
+    assert torch.equal(absent, enc.fc_var.bias.view(C, latent)[2, :, None, None].expand_as(absent))
+
+
+def test_every_class_in_every_image(pairs_path):
+    """Each class in both images: every class's weights serve two groups."""
+    C = 6
+    label = torch.arange(C).repeat_interleave(128 // C + 1)[:128].expand(2, 1, 64, 128)
+    check_paths_agree(encoder(C, 12), torch.rand(2, 3, 64, 128) * 2 - 1, label, training=True)
+
+
+def test_full_path_when_almost_every_pair_is_present(monkeypatch):
+    C = 4
+    enc, label = encoder(C, 8).eval(), torch.randint(0, C, (3, 1, 64, 128))
+    label[1] = 0                                                # 4 + 1 + 4 of 12 pairs: 75%
+    full_calls, forward = [], GroupEncoder.forward
+    monkeypatch.setattr(GroupEncoder, "forward", lambda self, x: full_calls.append(1) or forward(self, x))
+    image = torch.rand(3, 3, 64, 128) * 2 - 1
+    enc.encode_present(image, label)
+    assert not full_calls
+    label[1, 0, 0, :3] = torch.tensor([1, 2, 3])               # 12 of 12
+    mu, logvar = enc.encode_present(image, label)
+    assert len(full_calls) == 1
+    assert torch.equal(mu, enc(class_crops(image, label, C))[0])
+
+
+def test_successive_training_steps_stay_identical(pairs_path):
+    """Two optimiser steps on each path: weights and u/v end where the full path puts them."""
+    C = 6
+    enc, label, image = encoder(C, 12), scenes(C), torch.rand(3, 3, 64, 128) * 2 - 1
+    trained = []
+    for present in (True, False):
+        e = copy.deepcopy(enc).train()
+        opt = torch.optim.SGD(e.parameters(), lr=0.1)
+        for _ in range(2):
+            opt.zero_grad()
+            mu, logvar = e.encode_present(image, label) if present else e(class_crops(image, label, C))
+            (mu.square().mean() + logvar.exp().mean()).backward()
+            opt.step()
+        trained.append(e.state_dict())
+    for name, value in trained[0].items():
+        torch.testing.assert_close(value, trained[1][name], rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_groupdnet_encode_uses_it():
+    net = GroupDNet(preset("small", num_classes=8)).eval()
+    label, image = scenes(8), torch.rand(3, 3, 64, 128) * 2 - 1
+    with torch.no_grad():
+        mu, logvar = net.encode(image, label)
+        mu_full, logvar_full = net.encoder(class_crops(image, label, 8))
+    torch.testing.assert_close(mu, mu_full, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(logvar, logvar_full, rtol=1e-6, atol=1e-6)
+
+
+def test_autocast_bf16_keeps_the_full_paths_dtype(pairs_path):
+    """Under autocast the absent classes' constants are the bias in the output dtype, as in the
+    full path (whose last conv adds a bf16 bias)."""
+    C = 5
+    enc, label, image = encoder(C, 10).eval(), scenes(C), torch.rand(3, 3, 64, 128) * 2 - 1
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        mu, logvar = enc.encode_present(image, label)
+        mu_full, logvar_full = enc(class_crops(image, label, C))
+    assert mu.dtype == mu_full.dtype and logvar.dtype == logvar_full.dtype
+    torch.testing.assert_close(mu, mu_full, rtol=2e-2, atol=2e-2)
+    torch.testing.assert_close(logvar, logvar_full, rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("training", [False, True], ids=["eval", "train"])
+def test_matches_the_full_encoder_on_cuda(training, pairs_path, monkeypatch):
+    # TF32 convs would differ between the two paths by more than float32 round-off
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    C = 12
+    enc = encoder(C, 48).cuda()
+    label = scenes(C).cuda()
+    image = torch.rand(3, 3, 64, 128, device="cuda") * 2 - 1
+    check_paths_agree(enc, image, label, training)
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_authors_tensors_through_the_pairs_path(dataset, reference_dir, pairs_path):
+    """The authors' reference labels have every class present (so GroupDNet.encode takes the full
+    path there): forced through the pairs' path, the encoder still reproduces their mu and logvar."""
+    io = load_io(reference_dir, dataset)
+    net = smis.load_official(reference_dir / dataset, dataset=dataset)
+    with torch.no_grad():
+        mu, logvar = net.encode(io["image"], io["label"].long())
+    torch.testing.assert_close(mu, io["mu"], rtol=1e-5, atol=1e-5 * float(io["mu"].abs().max()))
+    torch.testing.assert_close(logvar, io["logvar"], rtol=1e-5, atol=1e-5 * float(io["logvar"].abs().max()))
