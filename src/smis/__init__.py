@@ -1,6 +1,9 @@
 """smis: GroupDNet (Semantically Multi-modal Image Synthesis, CVPR 2020) in PyTorch.
 
-    net = smis.load_official("checkpoints/cityscapes_smis", dataset="cityscapes")
+    synth = smis.Synthesizer.load("model.pt")                  # every application: see synthesizer.py
+    out = synth.resample(["car"], seeds=[7], label="street.png")
+
+    net = smis.load_official("checkpoints/cityscapes_smis", dataset="cityscapes")   # the networks
     mu, logvar = net.encode(image, label, instance)
     fake = net.decode(label, z, instance)
 """
@@ -8,6 +11,8 @@
 from .checkpoint import load_model, save_model
 from .networks import GroupDNet, GroupDNetConfig, preset
 from .official import load_official
+from .synthesizer import Codes, Result, Synthesizer
 
 __version__ = "0.1.0"
-__all__ = ["GroupDNet", "GroupDNetConfig", "load_model", "load_official", "preset", "save_model"]
+__all__ = ["Codes", "GroupDNet", "GroupDNetConfig", "Result", "Synthesizer", "load_model", "load_official",
+           "preset", "save_model"]

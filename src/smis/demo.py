@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
-from .applications import resample_class, transfer_class
 from .checkpoint import load_model
 from .config import compose_config
 from .data import SYNTHETIC, SyntheticScenes
 from .data.datamodules import VAL_OFFSET
+from .latents import LatentLayout
 from .train import train
 from .visualize import colorize, save_grid
 
@@ -32,6 +32,7 @@ TRANSFERRED = "sky"                      # the class whose look transfer.png cop
 @torch.no_grad()
 def figures(model_path: Path, out: Path, size, scene_seed: int = 0, seed: int = 0) -> dict[str, Path]:
     net = load_model(model_path)
+    layout = LatentLayout.of(net)
     scenes = SyntheticScenes(6, size, seed=scene_seed, train=False, first_index=VAL_OFFSET + 100)
     image, label = (torch.stack(t) for t in zip(*(scenes.scene(i) for i in range(6))))
     palette = SYNTHETIC.palette_tensor()
@@ -52,15 +53,14 @@ def figures(model_path: Path, out: Path, size, scene_seed: int = 0, seed: int = 
         c = SYNTHETIC.names.index(name)
         order = [(row + j) % len(label) for j in range(len(label))]            # scene `row` first
         i = next((i for i in order if (label[i] == c).any()), row)             # ... if it shows c
-        z = resample_class(mu[i:i + 1], c, 5, generator=g, per_class=net.config.latent_per_class)
+        z = layout.random_redraw(mu[i:i + 1], c, 5, generator=g)
         rows.append([shown[i], recon[i], *net.decode(label[i:i + 1].expand(5, -1, -1, -1), z)])
     paths["resample"] = save_grid(rows, out / "resample.png")
 
     c = SYNTHETIC.names.index(TRANSFERRED)
     rows = []
     for target, reference in [(0, 3), (1, 4), (2, 5)]:
-        z = transfer_class(mu[target:target + 1], mu[reference:reference + 1], c,
-                           per_class=net.config.latent_per_class)
+        z = layout.replace(mu[target:target + 1], [c], mu[reference:reference + 1])
         result = net.decode(label[target:target + 1], z)[0]
         rows.append([shown[target], recon[target], image[reference], recon[reference], result])
     paths["transfer"] = save_grid(rows, out / "transfer.png")

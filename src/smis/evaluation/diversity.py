@@ -26,7 +26,7 @@ from pathlib import Path
 import lpips
 import torch
 
-from ..applications.editing import resample_class
+from ..latents import LatentLayout
 from .weights import load_state_dict, resolve_weights
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
@@ -115,11 +115,11 @@ def class_diversity(net, lpips_model: lpips.LPIPS, label: torch.Tensor, z: torch
                     classes=None, blank: bool = False) -> dict[int, tuple[float, float]]:
     """label (1,1,H,W), z (1,8C,h,w) -> {c: (CSD, OCD)} for every class in `label` (or `classes`).
 
-    For each class c, k images differing only in class c's code (`resample_class`) are decoded with
-    `net.decode(label, z, instance)` (put the net in eval mode first).
+    For each class c, k images differing only in class c's code (LatentLayout.random_redraw) are
+    decoded with `net.decode(label, z, instance)` (put the net in eval mode first).
     """
-    per_class = net.config.latent_per_class if hasattr(net, "config") else 8
-    num_classes = z.shape[1] // per_class
+    layout = LatentLayout.of(net)
+    num_classes = layout.num_classes
     present = sorted(int(c) for c in torch.unique(label))
     wanted = present if classes is None else [int(c) for c in classes]
     for c in wanted:
@@ -131,7 +131,7 @@ def class_diversity(net, lpips_model: lpips.LPIPS, label: torch.Tensor, z: torch
     out = {}
     with torch.no_grad():
         for c in wanted:
-            z_c = resample_class(z, c, k, generator, per_class)                 # only class c differs
+            z_c = layout.random_redraw(z, c, k, generator)                      # only class c differs
             images = net.decode(labels, z_c, instances)                         # (k,3,H,W)
             out[c] = masked_pairwise_lpips(lpips_model, images, label[0, 0] == c, blank=blank)
     return out

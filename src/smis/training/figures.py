@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 
-from ..applications import resample_class
+from ..latents import LatentLayout
 from ..utils import repeat
 from ..visualize import colorize, save_grid
 
@@ -59,7 +59,7 @@ def validation_figures(module, batch: dict, samples: dict) -> dict[str, Path]:
         grid.append([shown[i], image[i], recon[i], *random])
 
     c = largest_class(label[0])
-    z = resample_class(mu[:1], c, n_resample, generator=g, per_class=net.config.latent_per_class)
+    z = LatentLayout.of(net).random_redraw(mu[:1], c, n_resample, generator=g)
     strip = module.decode_for_eval(repeat(label, 0, n_resample), z, repeat(instance, 0, n_resample))
     name = module.spec.names[c] if module.spec is not None else f"class {c}"
 

@@ -1,0 +1,170 @@
+"""What users hand to the Synthesizer, read into tensors: label maps, photos and region masks,
+as files, PIL images, NumPy arrays or tensors, with errors that say what was expected.
+
+Label maps:
+  - grey PNGs (8 or 16 bit) and palette-mode PNGs hold label-file values: the dataset spec's rule
+    makes them class ids (ADE20K: v -> v-1, 0 and 255 -> unknown);
+  - colour images are mapped through the dataset's palette (a colour shared by several classes
+    gives the first of them); a colour outside the palette is an error that lists it;
+  - integer arrays and tensors, (H,W), (1,H,W) or (1,1,H,W), are class ids already; (H,W,3) uint8
+    arrays are colours.
+Sizes: resized (nearest for maps, bicubic for photos) to the size asked for, or kept ("input").
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+
+from .data.spec import DatasetSpec
+
+
+def open_image(path: str | os.PathLike, what: str) -> Image.Image:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise ValueError(f"{path}: cannot be read as an image ({e})") from e
+
+
+def _colour_ids(rgb: np.ndarray, spec: DatasetSpec, where: str) -> np.ndarray:
+    """(H, W, 3) uint8 colours -> (H, W) class ids through the palette."""
+    keys = (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
+    lookup: dict[int, int] = {}
+    for c, (r, g, b) in enumerate(spec.palette):
+        lookup.setdefault((r << 16) | (g << 8) | b, c)          # a shared colour: the first class
+    values, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    unknown = [(int(v), int(n)) for v, n in zip(values, counts) if int(v) not in lookup]
+    if unknown:
+        shown = ", ".join(f"({v >> 16}, {(v >> 8) & 255}, {v & 255}) x{n}" for v, n in unknown[:8])
+        raise ValueError(f"{where}: {len(unknown)} colours are not in the {spec.name} palette: {shown}"
+                         + (" ..." if len(unknown) > 8 else "")
+                         + " (with pixel counts; save class ids as a grey PNG, or paint with the palette's "
+                         "colours)")
+    return np.array([lookup[int(v)] for v in values])[inverse].reshape(keys.shape)
+
+
+def _pil_ids(im: Image.Image, spec: DatasetSpec | None, where: str) -> torch.Tensor:
+    """A PIL label map -> (H, W) int64 class ids (file values through the spec's rule)."""
+    if im.mode in ("RGB", "RGBA"):
+        if spec is None:
+            raise ValueError(f"{where}: a colour image cannot be an id map; save the ids as a grey PNG")
+        return torch.from_numpy(_colour_ids(np.asarray(im.convert("RGB")), spec, where))
+    if im.mode == "P":
+        values = np.asarray(im)                                   # the palette indices are the values
+    elif im.mode in ("L", "I") or im.mode.startswith("I;16"):
+        values = np.asarray(im.convert("I") if im.mode.startswith("I;16") else im)
+    else:
+        raise ValueError(f"{where}: a label map must be a grey (8/16-bit), palette or colour PNG; got mode "
+                         f"{im.mode!r}")
+    values = torch.from_numpy(values.astype(np.int64))
+    return values if spec is None else spec.to_class_ids(values, where)
+
+
+def _as_ids(label, spec: DatasetSpec | None, what: str) -> tuple[torch.Tensor, str]:
+    """Any accepted label input -> ((H, W) int64, a name for messages)."""
+    if isinstance(label, (str, os.PathLike)):
+        return _pil_ids(open_image(label, what), spec, str(label)), str(label)
+    if isinstance(label, Image.Image):
+        return _pil_ids(label, spec, what), what
+    if isinstance(label, np.ndarray):
+        if label.ndim == 3 and label.shape[2] == 3 and label.dtype == np.uint8:
+            if spec is None:
+                raise ValueError(f"{what}: an (H, W, 3) colour array cannot be an id map")
+            return torch.from_numpy(_colour_ids(label, spec, what)), what
+        label = torch.from_numpy(np.ascontiguousarray(label))
+    if torch.is_tensor(label):
+        t = label.detach().cpu()
+        while t.dim() > 2 and t.shape[0] == 1:
+            t = t[0]
+        if t.dim() != 2:
+            raise ValueError(f"{what}: expected class ids of shape (H, W), (1, H, W) or (1, 1, H, W); "
+                             f"got {tuple(label.shape)}")
+        if t.is_floating_point() or t.dtype == torch.bool:
+            raise ValueError(f"{what}: expected integer class ids; got {t.dtype}")
+        return t.long(), what
+    raise TypeError(f"{what}: expected a path, PIL image, NumPy array or tensor; got {type(label).__name__}")
+
+
+def resize_ids(ids: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(..., H, W) integer ids -> (..., *size), nearest (never a value that was not there)."""
+    if tuple(ids.shape[-2:]) == tuple(size):
+        return ids
+    shape = ids.shape
+    flat = ids.reshape(-1, 1, *shape[-2:]).float()
+    return F.interpolate(flat, size=size, mode="nearest").long().reshape(*shape[:-2], *size)
+
+
+def read_label(label, spec: DatasetSpec | None, size, what: str = "label map") -> torch.Tensor:
+    """-> (1, 1, H, W) int64 class ids at `size` ((H, W), or "input" to keep the input's size,
+    which must then suit GroupDNet). spec None reads raw integer ids (instance maps)."""
+    ids, where = _as_ids(label, spec, what)
+    if spec is not None and ids.numel() and (ids.min() < 0 or ids.max() >= spec.num_classes):
+        raise ValueError(f"{where}: class ids must lie in [0, {spec.num_classes - 1}] for {spec.name}; found "
+                         f"values in [{int(ids.min())}, {int(ids.max())}]")
+    if size == "input":
+        H, W = ids.shape
+        if H % 64 or W % 64:
+            raise ValueError(f"{where} is {H}x{W}: GroupDNet needs sides that are multiples of 64; pass "
+                             "size=(H, W) to resize it (nearest)")
+        size = (H, W)
+    return resize_ids(ids, size)[None, None]
+
+
+def read_image(image, size: tuple[int, int], what: str = "image") -> torch.Tensor:
+    """A photo (path, PIL, (H,W,3) uint8 array, or (3,H,W) / (1,3,H,W) tensor in [-1, 1]) ->
+    (1, 3, H, W) float32 in [-1, 1] at `size` (bicubic)."""
+    if isinstance(image, (str, os.PathLike)):
+        image = open_image(image, what)
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"{what}: expected an (H, W, 3) uint8 array; got {image.shape} {image.dtype}")
+        image = Image.fromarray(image)
+    if isinstance(image, Image.Image):
+        H, W = size
+        image = image.convert("RGB")
+        if image.size != (W, H):
+            image = image.resize((W, H), Image.BICUBIC)
+        x = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).float() / 127.5 - 1
+        return x[None]
+    if torch.is_tensor(image):
+        x = image.detach().float().cpu()
+        x = x[None] if x.dim() == 3 else x
+        if x.dim() != 4 or x.shape[:2] != (1, 3):
+            raise ValueError(f"{what}: expected a (3, H, W) or (1, 3, H, W) tensor; got {tuple(image.shape)}")
+        if x.min() < -1.001 or x.max() > 1.001:
+            raise ValueError(f"{what}: tensor values must lie in [-1, 1]; found [{float(x.min()):.3g}, "
+                             f"{float(x.max()):.3g}]")
+        if tuple(x.shape[2:]) != tuple(size):
+            x = F.interpolate(x, size=size, mode="bicubic", align_corners=False).clamp(-1, 1)
+        return x
+    raise TypeError(f"{what}: expected a path, PIL image, NumPy array or tensor; got {type(image).__name__}")
+
+
+def read_mask(mask, size: tuple[int, int], what: str = "region") -> torch.Tensor:
+    """A region (path or PIL: non-black = inside; bool or numeric array / tensor: non-zero =
+    inside) -> (H, W) bool at `size` (nearest)."""
+    if isinstance(mask, (str, os.PathLike)):
+        mask = open_image(mask, what)
+    if isinstance(mask, Image.Image):
+        mask = np.asarray(mask.convert("L"))
+    if isinstance(mask, np.ndarray):
+        mask = torch.from_numpy(np.ascontiguousarray(mask))
+    if not torch.is_tensor(mask):
+        raise TypeError(f"{what}: expected a path, PIL image, NumPy array or tensor; "
+                        f"got {type(mask).__name__}")
+    m = mask.detach().cpu()
+    while m.dim() > 2 and m.shape[0] == 1:
+        m = m[0]
+    if m.dim() != 2:
+        raise ValueError(f"{what}: expected an (H, W) mask; got {tuple(mask.shape)}")
+    return resize_ids((m != 0).long(), size).bool()

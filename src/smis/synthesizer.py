@@ -1,0 +1,344 @@
+"""`smis.Synthesizer`: every SMIS application behind one object. Load once, call with seeds,
+get images and the codes that made them.
+
+    synth = smis.Synthesizer.load("model.pt")                  # a model file, a training checkpoint,
+                                                               # or the authors' folder with dataset=
+    out = synth.sample("street.png", seeds=[0, 1, 2])          # out.images (PIL), out.codes
+    out = synth.resample(["car"], seeds=[7], codes=out.codes[0])     # only the cars change
+    look = synth.encode("photo.jpg", "photo_label.png")        # Codes: the per-class codes of a photo
+    out = synth.transfer(out.codes[0], look, ["sky"])          # the photo's sky, the rest kept
+    out = synth.interpolate(a, b, steps=8, classes=["sky"]).save_gif("morph.gif")
+    out = synth.manipulate("edited_label.png", codes)          # an edited layout, the same looks
+
+Inputs are read by `smis.inputs` (label maps as files, PIL images, arrays or tensors; photos);
+the code edits are `smis.latents.LatentLayout`'s.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .checkpoint import load_model
+from .data.spec import DatasetSpec
+from .inputs import read_image, read_label, read_mask
+from .latents import LatentLayout
+from .networks import GroupDNet, check_image_size
+from .utils import atomic_torch_save, atomic_write, pick_device
+from .visualize import default_palette, save_grid, to_pil
+
+CODES_FORMAT = "smis.codes"
+
+
+@dataclass
+class Codes:
+    """The per-class codes of one image: z (1, k*C, h, w) for the label map they were made for,
+    and where each class's code came from ("seed 7", "encoded from photo.jpg", ...). Save them
+    to reuse a look: an appearance library ("this sky", "that car paint").
+    """
+
+    z: torch.Tensor                       # (1, k*C, h, w) float32, on the CPU
+    label: torch.Tensor                   # (1, 1, H, W) int64 class ids
+    sources: tuple[str, ...]              # per class
+    class_names: tuple[str, ...]
+    instance: torch.Tensor | None = None  # (1, 1, H, W) instance ids, for models with instance edges
+
+    def source_of(self, name: str) -> str:
+        return self.sources[self.class_names.index(name)]
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """A small file (plain tensors and strings; torch.load(weights_only=True) reads it)."""
+        return atomic_torch_save({"format": CODES_FORMAT, "version": 1, "z": self.z.cpu(),
+                                  "label": self.label.cpu(), "sources": list(self.sources),
+                                  "class_names": list(self.class_names),
+                                  "instance": None if self.instance is None else self.instance.cpu()}, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Codes:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"codes file not found: {path}")
+        try:
+            d = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise ValueError(f"{path}: cannot be read as a codes file ({e})") from e
+        if not isinstance(d, dict) or d.get("format") != CODES_FORMAT:
+            raise ValueError(f"{path}: not an smis codes file (written by Codes.save or "
+                             "`python -m smis.generate encode`)")
+        return cls(d["z"], d["label"], tuple(d["sources"]), tuple(d["class_names"]), d.get("instance"))
+
+
+@dataclass
+class Result:
+    """What an operation made: images (PIL by default, or tensors / arrays) and one Codes each."""
+
+    images: list
+    codes: list[Codes] = field(default_factory=list)
+    captions: list[str] = field(default_factory=list)
+
+    def save(self, folder: str | os.PathLike, prefix: str = "image") -> list[Path]:
+        """Every image as FOLDER/PREFIX_NNN.png (atomically)."""
+        folder = Path(folder)
+        return [atomic_write(folder / f"{prefix}_{i:03d}.png", lambda f, im=im: _as_pil(im).save(f, "PNG"))
+                for i, im in enumerate(self.images)]
+
+    def save_gif(self, path: str | os.PathLike, duration_ms: int = 120, loop: int = 0) -> Path:
+        """An animated GIF of the images in order (style morphing), atomically."""
+        frames = [_as_pil(im).convert("P", palette=1, colors=256) for im in self.images]
+        return atomic_write(path, lambda f: frames[0].save(f, "GIF", save_all=True, append_images=frames[1:],
+                                                           duration=duration_ms, loop=loop))
+
+
+def _as_pil(image):
+    if torch.is_tensor(image):
+        return to_pil(image)
+    if hasattr(image, "save"):
+        return image
+    from PIL import Image
+
+    return Image.fromarray(image)
+
+
+class Synthesizer:
+    """A GroupDNet in eval mode on one device, with its dataset spec (classes, palette, label-file
+    rule, native size). Every method runs without gradients and returns a Result.
+
+    net: the GroupDNet; spec: its DatasetSpec (default net.spec; without one, classes are named
+      class_0 ... and sizes must be given); device: where it runs ("auto": CUDA when there is one);
+    batch_size: how many images one decode call holds (more seeds are split into batches).
+    """
+
+    def __init__(self, net: GroupDNet, spec: DatasetSpec | None = None, device="auto", batch_size: int = 8):
+        self.device = pick_device(device) if isinstance(device, str) else torch.device(device)
+        self.net = net.to(self.device).eval().requires_grad_(False)
+        c = net.config
+        self.spec = spec or getattr(net, "spec", None) or DatasetSpec(
+            "unnamed", tuple(f"class_{i}" for i in range(c.num_classes)),
+            tuple(tuple(rgb) for rgb in default_palette(c.num_classes).tolist()))
+        if self.spec.num_classes != c.num_classes:
+            raise ValueError(f"the dataset spec {self.spec.name!r} has {self.spec.num_classes} classes, the "
+                             f"model {c.num_classes}")
+        self.layout = LatentLayout.of(net)
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(cls, source: str | os.PathLike, device="auto", dataset: str | None = None,
+             batch_size: int = 8) -> Synthesizer:
+        """source: an smis model file (`python -m smis.convert`, a run's model.pt), a training
+        checkpoint (.ckpt), or a folder of the authors' latest_net_{G,E}.pth with dataset=NAME."""
+        path = Path(source)
+        if path.is_dir():
+            if dataset is None:
+                raise ValueError(f"{path} is a folder: for the authors' checkpoint files pass dataset= "
+                                 "(deepfashion, cityscapes or ade20k)")
+            from .official import load_official
+
+            net = load_official(path, dataset, with_discriminator=False)
+        elif path.is_file():
+            net = load_model(path)
+            net.discriminator = None          # generation needs G and E only
+        else:
+            raise FileNotFoundError(f"model not found: {path} (expected an smis model file, a training "
+                                    "checkpoint, or a folder of the authors' files with dataset=)")
+        return cls(net, device=device, batch_size=batch_size)
+
+    # --- inputs -------------------------------------------------------------------------------
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.spec.names
+
+    def class_ids(self, classes: Sequence[str | int] | str | int) -> list[int]:
+        """Class names or ids -> ids, with an error listing the valid names."""
+        if isinstance(classes, (str, int)):
+            classes = [classes]
+        ids = []
+        for c in classes:
+            if isinstance(c, int) and not isinstance(c, bool):
+                if not 0 <= c < self.spec.num_classes:
+                    raise ValueError(f"class id {c} is outside [0, {self.spec.num_classes})")
+                ids.append(c)
+            else:
+                ids.append(self.spec.class_index(str(c)))
+        return ids
+
+    def default_size(self) -> tuple[int, int] | None:
+        return tuple(self.spec.native_size) if self.spec.name != "unnamed" else None
+
+    def label(self, label, size: Sequence[int] | str | None = None) -> torch.Tensor:
+        """A label map (path, PIL image, array or tensor) -> (1, 1, H, W) class ids at the size
+        policy's size: None = the model's native size; "input" = the label's own size; (H, W)."""
+        return read_label(label, self.spec, self._size(size))
+
+    def _size(self, size) -> tuple[int, int] | str:
+        if size is None:
+            size = self.default_size() or "input"
+        if size != "input":
+            size = (int(size[0]), int(size[1])) if not isinstance(size, int) else (size, size)
+            check_image_size(*size, encoding=False)
+        return size
+
+    def _instance(self, label: torch.Tensor, instance) -> torch.Tensor | None:
+        """Instance ids for a model with instance edges: the given map (resized like the label), or
+        the label map itself, so every class border is an edge (one instance per class region)."""
+        if not self.net.config.instance_edges:
+            return None
+        if instance is None:
+            return label
+        ids = read_label(instance, None, tuple(label.shape[2:]), what="instance map")
+        return ids
+
+    # --- operations -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def decode(self, codes: Sequence[Codes], output: str = "pil") -> list:
+        """Codes -> images (batched)."""
+        images = []
+        for start in range(0, len(codes), self.batch_size):
+            chunk = codes[start:start + self.batch_size]
+            label = torch.cat([c.label for c in chunk]).to(self.device)
+            z = torch.cat([c.z for c in chunk]).to(self.device)
+            instance = None
+            if self.net.config.instance_edges:
+                instance = torch.cat([label.cpu() if c.instance is None else c.instance for c in chunk])
+                instance = instance.to(self.device)
+            images += list(self.net.decode(label, z, instance).float().cpu())
+        return [self._output(im, output) for im in images]
+
+    def _output(self, image: torch.Tensor, output: str):
+        if output == "pil":
+            return to_pil(image)
+        if output == "tensor":
+            return image                                            # (3, H, W) in [-1, 1]
+        if output == "numpy":
+            return ((image.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        raise ValueError(f"output={output!r}; expected 'pil', 'tensor' or 'numpy'")
+
+    def _result(self, codes: list[Codes], output: str, captions: list[str]) -> Result:
+        return Result(self.decode(codes, output), codes, captions)
+
+    def _codes(self, z: torch.Tensor, label: torch.Tensor, sources: Sequence[str], instance=None) -> Codes:
+        return Codes(z.detach().float().cpu(), label.cpu(), tuple(sources), self.spec.names,
+                     None if instance is None else instance.cpu())
+
+    def sample(self, label, seeds: Sequence[int] = (0,), size=None, instance=None,
+               output: str = "pil") -> Result:
+        """One image per seed, every class's code drawn from the seed: class c's code depends only
+        on (seed, c, size), so a seed names a look whatever else is in the batch."""
+        label = self.label(label, size)
+        instance = self._instance(label, instance)
+        h, w = label.shape[2] // 64, label.shape[3] // 64
+        codes = [self._codes(self.layout.sample(s, h, w), label, [f"seed {s}"] * self.spec.num_classes,
+                             instance) for s in seeds]
+        return self._result(codes, output, [f"seed {s}" for s in seeds])
+
+    @torch.no_grad()
+    def encode(self, image, label, size=None, instance=None, name: str | None = None) -> Codes:
+        """A photo and its label map -> the encoder's codes (mu) of every class."""
+        label = self.label(label, size)
+        photo = read_image(image, tuple(label.shape[2:]))
+        mu, _ = self.net.encode(photo.to(self.device), label.to(self.device))
+        name = name or (Path(image).name if isinstance(image, (str, os.PathLike)) else "an image")
+        return self._codes(mu, label, [f"encoded from {name}"] * self.spec.num_classes,
+                           self._instance(label, instance))
+
+    def reconstruct(self, image, label, size=None, instance=None, output: str = "pil") -> Result:
+        """The image decoded from its own codes."""
+        codes = self.encode(image, label, size, instance)
+        return self._result([codes], output, ["reconstruction"])
+
+    def resample(self, classes, seeds: Sequence[int], codes: Codes | None = None, label=None, size=None,
+                 region=None, output: str = "pil") -> Result:
+        """New looks for `classes` only: one image per seed, every other code bit-identical.
+
+        codes: the codes to start from (default: seed 0's for `label`); region: a mask (path, PIL,
+        array or tensor; non-zero = inside) at the label's size: only the latent cells under it
+        that hold the class change (local re-draw: one car of several, one side of the sky).
+        """
+        if codes is None:
+            if label is None:
+                raise ValueError("resample needs codes= or label=")
+            codes = self.sample(label, [0], size).codes[0]
+        ids = self.class_ids(classes)
+        cells = None if region is None else self.region_cells(region, codes.label, ids)
+        z = self.layout.redraw(codes.z, ids, seeds, cells)
+        out = []
+        for s, zi in zip(seeds, z):
+            sources = list(codes.sources)
+            for c in ids:
+                sources[c] = f"seed {s}" + (" (region)" if region is not None else "")
+            out.append(replace(codes, z=zi[None], sources=tuple(sources)))
+        names = "+".join(self.spec.names[c] for c in ids)
+        return self._result(out, output, [f"{names} seed {s}" for s in seeds])
+
+    def region_cells(self, region, label: torch.Tensor, classes: Sequence[int]) -> torch.Tensor:
+        """(h, w) bool: the latent cells (64x64 pixel blocks) where the region covers pixels of the
+        classes."""
+        mask = read_mask(region, tuple(label.shape[2:]))                     # (H, W) bool
+        of_class = torch.zeros_like(mask)
+        for c in classes:
+            of_class |= label[0, 0] == c
+        covered = (mask & of_class).float()[None, None]                      # (1,1,H,W)
+        cells = F.max_pool2d(covered, 64)[0, 0] > 0                          # (h, w)
+        if not cells.any():
+            names = ", ".join(self.spec.names[c] for c in classes)
+            raise ValueError(f"the region covers no pixel of {names}")
+        return cells
+
+    def transfer(self, codes: Codes, reference: Codes, classes, output: str = "pil") -> Result:
+        """Appearance transfer: `codes` with the codes of `classes` copied from `reference` (e.g.
+        a photo's encoded codes). A reference on another grid is resized to this one (nearest)."""
+        ids = self.class_ids(classes)
+        source = reference.z
+        if source.shape[2:] != codes.z.shape[2:]:
+            source = F.interpolate(source, size=codes.z.shape[2:], mode="nearest")
+        z = self.layout.replace(codes.z, ids, source)
+        sources = list(codes.sources)
+        for c in ids:
+            sources[c] = reference.sources[c]
+        out = replace(codes, z=z, sources=tuple(sources))
+        return self._result([out], output, [f"{'+'.join(self.spec.names[c] for c in ids)} transferred"])
+
+    def interpolate(self, a: Codes, b: Codes, steps: int = 8, classes=None, output: str = "pil") -> Result:
+        """Style morphing: `steps` images from a's looks to b's (every class, or only `classes`),
+        on a's label map. Result.save_gif writes the animation."""
+        ids = None if classes is None else self.class_ids(classes)
+        source = b.z
+        if source.shape[2:] != a.z.shape[2:]:
+            source = F.interpolate(source, size=a.z.shape[2:], mode="nearest")
+        path = self.layout.interpolate(a.z, source, steps, ids)
+        codes = [replace(a, z=z[None], sources=tuple(f"{t:.2f} of the way to b" if ids is None or c in ids
+                                                     else s for c, s in enumerate(a.sources)))
+                 for t, z in zip(torch.linspace(0, 1, steps).tolist(), path)]
+        return self._result(codes, output, [f"t={t:.2f}" for t in torch.linspace(0, 1, steps).tolist()])
+
+    def manipulate(self, new_label, codes: Codes, instance=None, output: str = "pil") -> Result:
+        """Semantic manipulation: an edited label map (same size as the codes' label map) generated
+        with the same looks."""
+        label = self.label(new_label, tuple(codes.label.shape[2:]))
+        out = replace(codes, label=label, instance=self._instance(label, instance))
+        return self._result([out], output, ["manipulated"])
+
+    # --- pictures -------------------------------------------------------------------------------
+    def colorize(self, label: torch.Tensor):
+        """(1,1,H,W) class ids -> a PIL picture in the dataset's palette."""
+        from .visualize import colorize
+
+        return to_pil(colorize(label, self.spec.palette_tensor())[0])
+
+    def contact_sheet(self, result: Result, path: str | os.PathLike,
+                      label: torch.Tensor | None = None) -> Path:
+        """One PNG: the label map (colourised), then every image of the result, in a row."""
+        label = result.codes[0].label if label is None and result.codes else label
+        row = [] if label is None else [_to_tensor(self.colorize(label))]
+        row += [_to_tensor(_as_pil(im)) for im in result.images]
+        return save_grid([row], path)
+
+
+def _to_tensor(picture) -> torch.Tensor:
+    import numpy as np
+
+    return torch.from_numpy(np.array(picture.convert("RGB"))).permute(2, 0, 1).float() / 127.5 - 1
