@@ -170,7 +170,7 @@ def test_label_errors_name_what_is_wrong(synth, tmp_path):
     with pytest.raises(ValueError, match=r"label map: class ids must lie in \[0, 7\] for synthetic; found "
                                          r"values in \[0, 9\]"):
         synth.label(torch.arange(64 * 64).reshape(64, 64) % 10)
-    with pytest.raises(ValueError, match="100x128: GroupDNet needs sides that are multiples of 64; pass size"):
+    with pytest.raises(ValueError, match="100x128: GroupDNet needs sides that are multiples of 64; pass"):
         synth.label(torch.zeros(100, 128, dtype=torch.int64), size="input")
     with pytest.raises(ValueError, match="multiples of 64"):
         synth.label(torch.zeros(64, 64, dtype=torch.int64), size=(100, 100))
