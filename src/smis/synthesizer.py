@@ -193,9 +193,19 @@ class Synthesizer:
         return ids
 
     # --- operations -----------------------------------------------------------------------------
+    def check_codes(self, codes: Codes, what: str = "codes") -> None:
+        """Codes made by a model with other classes cannot be decoded here."""
+        if tuple(codes.class_names) != self.spec.names or codes.z.shape[1] != self.layout.channels:
+            theirs, ours = ", ".join(codes.class_names[:4]), ", ".join(self.spec.names[:4])
+            raise ValueError(f"{what} were made for {len(codes.class_names)} classes ({theirs}, ...) with "
+                             f"{codes.z.shape[1]} channels; this model has {self.spec.num_classes} "
+                             f"({ours}, ...)")
+
     @torch.no_grad()
     def decode(self, codes: Sequence[Codes], output: str = "pil") -> list:
         """Codes -> images (batched)."""
+        for c in codes:
+            self.check_codes(c)
         images = []
         for start in range(0, len(codes), self.batch_size):
             chunk = codes[start:start + self.batch_size]
@@ -292,6 +302,7 @@ class Synthesizer:
         """Appearance transfer: `codes` with the codes of `classes` copied from `reference` (e.g.
         a photo's encoded codes). A reference on another grid is resized to this one (nearest)."""
         ids = self.class_ids(classes)
+        self.check_codes(reference, "the reference codes")
         source = reference.z
         if source.shape[2:] != codes.z.shape[2:]:
             source = F.interpolate(source, size=codes.z.shape[2:], mode="nearest")

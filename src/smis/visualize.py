@@ -50,3 +50,20 @@ def save_grid(rows: list[list[torch.Tensor]], path: str | Path, pad: int = 2) ->
         for j, t in enumerate(row):
             canvas.paste(to_pil(t), (pad + j * (w + pad), pad + i * (h + pad)))
     return atomic_write(path, lambda f: canvas.save(f, format="PNG"))
+
+
+def labelled_sheet(pictures: list, captions: list[str], path: str | Path, pad: int = 4) -> Path:
+    """PIL pictures in a row, each with its caption underneath, saved as one PNG (atomically)."""
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.load_default()
+    w = max(p.width for p in pictures)
+    h = max(p.height for p in pictures)
+    text_h = 14
+    canvas = Image.new("RGB", (len(pictures) * (w + pad) + pad, h + text_h + 2 * pad), "white")
+    draw = ImageDraw.Draw(canvas)
+    for i, (picture, caption) in enumerate(zip(pictures, captions)):
+        x = pad + i * (w + pad)
+        canvas.paste(picture.convert("RGB"), (x, pad))
+        draw.text((x, pad + h + 1), caption[: max(4, w // 6)], fill="black", font=font)
+    return atomic_write(path, lambda f: canvas.save(f, format="PNG"))

@@ -1,0 +1,209 @@
+"""Every SMIS application from the command line (`python -m smis.generate` or `smis-generate`).
+
+    smis-generate sample      -m MODEL labels/ --seeds 0 1 2 -o out/
+    smis-generate resample    -m MODEL street.png --classes car --seeds 1 2 3 [--codes look.codes]
+                              [--region mask.png] -o out/
+    smis-generate encode      -m MODEL --image photo.jpg --label photo.png -o photo.codes
+    smis-generate transfer    -m MODEL street.png --reference photo.codes --classes sky -o out/
+    smis-generate interpolate -m MODEL street.png --from-seed 0 --to-seed 1 --steps 8 -o out/
+    smis-generate manipulate  -m MODEL edited.png --codes look.codes -o out/
+    smis-generate dataset     -m MODEL labels/ --samples 4 -o synthetic_data/
+
+LABEL arguments are files or folders of label maps (PNG: class ids, the dataset's file values, or
+the palette's colours). Each input gets its PNGs and a labelled contact sheet (label map, then
+the images with what made them); interpolate also writes a GIF; `dataset` writes an image folder
+(images/, labels/, classes.yaml) that `dataset=folder` trains on. Every file is written
+atomically. MODEL: an smis model file, a training checkpoint, or the authors' folder with
+--dataset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+from PIL import Image
+from rich.progress import Progress
+
+from .synthesizer import Codes, Result, Synthesizer
+from .utils import atomic_write, atomic_write_text
+from .visualize import labelled_sheet
+
+LABEL_SUFFIXES = {".png", ".bmp", ".tif", ".tiff", ".gif"}
+
+
+def label_files(inputs: list[Path]) -> list[Path]:
+    """Files as given; folders -> their label images, sorted; a clear error for anything else."""
+    found = []
+    for path in inputs:
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.suffix.lower() in LABEL_SUFFIXES)
+            if not files:
+                kinds = ", ".join(sorted(LABEL_SUFFIXES))
+                raise FileNotFoundError(f"{path}: no label maps ({kinds}) in this folder")
+            found += files
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"label map not found: {path}")
+    return found
+
+
+def parse_size(text: str | None):
+    if text is None or text == "input":
+        return text
+    h, _, w = text.lower().partition("x")
+    try:
+        return int(h), int(w or h)
+    except ValueError:
+        message = f"size must be HxW (e.g. 256x512) or 'input'; got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+
+
+def write_result(synth: Synthesizer, result: Result, out: Path, name: str) -> list[Path]:
+    """PNGs and a labelled contact sheet for one input."""
+    paths = result.save(out, prefix=name)
+    captions = ["label map"] + result.captions
+    pictures = [synth.colorize(result.codes[0].label)] + list(result.images)
+    paths.append(labelled_sheet(pictures, captions, out / f"{name}_sheet.png"))
+    return paths
+
+
+def run(args) -> list[Path]:
+    synth = Synthesizer.load(args.model, device=args.device, dataset=args.dataset)
+    out = args.out
+    if args.command == "encode":
+        codes = synth.encode(args.image, args.label, size=args.size)
+        return [codes.save(out)]
+    written: list[Path] = []
+    files = label_files(args.labels)
+    with Progress(transient=False) as progress:
+        task = progress.add_task(f"{args.command}", total=len(files))
+        for path in files:
+            written += one_input(synth, args, path, out)
+            progress.update(task, advance=1)
+    return written
+
+
+def start_codes(synth: Synthesizer, args, path: Path) -> Codes:
+    """The codes to edit, on this label map: --codes, or seed --base-seed's."""
+    if args.codes is not None:
+        return synth.manipulate(path, Codes.load(args.codes)).codes[0]
+    return synth.sample(path, [args.base_seed], size=args.size).codes[0]
+
+
+def one_input(synth: Synthesizer, args, path: Path, out: Path) -> list[Path]:
+    name, command = path.stem, args.command
+    if command == "sample":
+        return write_result(synth, synth.sample(path, args.seeds, size=args.size), out, name)
+    if command == "resample":
+        codes = start_codes(synth, args, path)
+        result = synth.resample(args.classes, args.seeds, codes, region=args.region)
+        return write_result(synth, result, out, name)
+    if command == "transfer":
+        result = synth.transfer(start_codes(synth, args, path), Codes.load(args.reference), args.classes)
+        return write_result(synth, result, out, name)
+    if command == "interpolate":
+        size = args.size
+        a, b = (synth.manipulate(path, Codes.load(given)).codes[0] if given
+                else synth.sample(path, [seed], size).codes[0]
+                for given, seed in ((args.from_codes, args.from_seed), (args.to_codes, args.to_seed)))
+        result = synth.interpolate(a, b, args.steps, args.classes)
+        return [*write_result(synth, result, out, name), result.save_gif(out / f"{name}.gif")]
+    if command == "manipulate":
+        return write_result(synth, synth.manipulate(path, Codes.load(args.codes)), out, name)
+    if command == "dataset":
+        return write_dataset_item(synth, args, path, out)
+    raise ValueError(f"unknown command {command!r}")
+
+
+def write_dataset_item(synth: Synthesizer, args, path: Path, out: Path) -> list[Path]:
+    """args.samples images for one label map, in the `folder` dataset layout."""
+    seeds = [args.base_seed + i for i in range(args.samples)]
+    result = synth.sample(path, seeds, size=args.size)
+    ids = result.codes[0].label[0, 0].numpy()
+    dtype = np.uint8 if synth.spec.num_classes <= 256 else np.uint16
+    written = []
+    for seed, image in zip(seeds, result.images):
+        stem = f"{path.stem}_s{seed}"
+        written.append(atomic_write(out / "images" / f"{stem}.png", lambda f, im=image: im.save(f, "PNG")))
+        label = Image.fromarray(ids.astype(dtype))
+        written.append(atomic_write(out / "labels" / f"{stem}.png", lambda f, im=label: im.save(f, "PNG")))
+    spec = synth.spec
+    meta = {"name": spec.name, "num_classes": spec.num_classes, "names": list(spec.names),
+            "palette": [list(rgb) for rgb in spec.palette]}
+    written.append(atomic_write_text(yaml.safe_dump(meta, sort_keys=False), out / "classes.yaml"))
+    return written
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m smis.generate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-m", "--model", required=True, type=Path,
+                        help="smis model file, training checkpoint, or the authors' folder (with --dataset)")
+    common.add_argument("--dataset", default=None,
+                        help="for the authors' folders: deepfashion, cityscapes or ade20k")
+    common.add_argument("-o", "--out", required=True, type=Path,
+                        help="output folder (encode: the codes file)")
+    common.add_argument("--size", type=parse_size, default=None,
+                        help="HxW (multiples of 64), 'input' (the label's own size); default: the model's")
+    common.add_argument("--device", default="auto")
+
+    def command(name: str, help: str, labels: bool = True) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, parents=[common], help=help, description=help)
+        if labels:
+            c.add_argument("labels", nargs="+", type=Path, help="label map files or folders")
+        return c
+
+    c = command("sample", "images from seeded codes, one per seed")
+    c.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3])
+    c = command("resample", "new looks for some classes only, one per seed")
+    c.add_argument("--classes", nargs="+", required=True, help="class names (or ids)")
+    c.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    c.add_argument("--codes", type=Path, help="start from this codes file (default: --base-seed's codes)")
+    c.add_argument("--base-seed", type=int, default=0)
+    c.add_argument("--region", type=Path, help="a mask image: re-draw only the latent cells under it")
+    c = command("encode", "a photo and its label map -> a codes file", labels=False)
+    c.add_argument("--image", required=True, type=Path)
+    c.add_argument("--label", required=True, type=Path)
+    c = command("transfer", "copy some classes' looks from a reference codes file")
+    c.add_argument("--reference", required=True, type=Path, help="codes file (smis-generate encode)")
+    c.add_argument("--classes", nargs="+", required=True)
+    c.add_argument("--codes", type=Path, help="start from this codes file (default: --base-seed's codes)")
+    c.add_argument("--base-seed", type=int, default=0)
+    c = command("interpolate", "morph from one look to another (PNGs, a contact sheet and a GIF)")
+    c.add_argument("--from-seed", type=int, default=0)
+    c.add_argument("--to-seed", type=int, default=1)
+    c.add_argument("--from-codes", type=Path)
+    c.add_argument("--to-codes", type=Path)
+    c.add_argument("--steps", type=int, default=8)
+    c.add_argument("--classes", nargs="+", default=None, help="only these classes morph (default: all)")
+    c = command("manipulate", "generate edited label maps with the looks of a codes file")
+    c.add_argument("--codes", type=Path, required=True)
+    c = command("dataset", "N samples per label map, as an image folder (images/, labels/, classes.yaml)")
+    c.add_argument("--samples", type=int, default=4)
+    c.add_argument("--base-seed", type=int, default=0)
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        written = run(args)
+    except (ValueError, FileNotFoundError, TypeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if len(written) == 1:
+        print(f"wrote {written[0].resolve()}")
+    else:
+        print(f"wrote {len(written)} files to {args.out.resolve()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
