@@ -45,7 +45,7 @@ def test_a_clean_decoder_and_a_leaking_one():
     assert clean["outside"] == 0 and clean["inside"] > 0 and clean["separation"] == 0
     leaky = class_separation(painter(0.25), LAYOUT, label_map(), z, k=6,
                              generator=torch.Generator().manual_seed(1))
-    for c, (inside, outside) in leaky.items():
+    for inside, outside in leaky.values():
         assert outside == pytest.approx(0.25 * inside, rel=1e-5)        # the leak it was built with
     assert summarize_separation([leaky])["separation"] == pytest.approx(0.25, rel=1e-5)
 
