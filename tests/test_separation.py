@@ -64,3 +64,17 @@ def test_summaries_skip_nan_and_need_pairs():
     assert s["inside"] == pytest.approx(0.7) and s["separation"] == pytest.approx(0.15 / 0.7)
     with pytest.raises(ValueError, match="k must be at least 2"):
         class_separation(None, LAYOUT, label_map(), torch.zeros(1, 6, 1, 2), k=1)
+
+
+def test_encoder_health_sees_collapse_and_information():
+    from smis.training.module import encoder_health
+
+    label = torch.zeros(4, 1, 64, 128, dtype=torch.int64)
+    label[:, :, :, 64:] = 1                                             # classes 0 and 1 in every image
+    collapsed = encoder_health(torch.zeros(4, 16, 1, 2), torch.zeros(4, 16, 1, 2), label, 8)
+    assert collapsed["mu_std"] == 0 and collapsed["sigma"] == 1
+    mu = torch.arange(4.0).view(4, 1, 1, 1).expand(4, 16, 1, 2)         # a different code per image
+    informative = encoder_health(mu, torch.full((4, 16, 1, 2), -2.0), label, 8)
+    assert informative["mu_std"] == pytest.approx(torch.arange(4.0).std().item())
+    assert informative["sigma"] == pytest.approx(math.exp(-1))
+    assert "mu_std" not in encoder_health(mu[:1], mu[:1], label[:1], 8)   # one image: no spread

@@ -33,7 +33,7 @@ def test_synthetic_fit_writes_checkpoint_model_figures_and_metrics(trained_synth
         assert (run_dir / "samples" / f"epoch_{epoch:03d}_resample.png").is_file()
     metrics = (run_dir / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
     for key in ("train/g_gan", "train/g_feat", "train/g_kld", "train/d_real", "train/d_fake",
-                "train/d_real_score", "lr/g", "lr/d", "val/recon_l1"):
+                "train/d_real_score", "lr/g", "lr/d", "val/recon_l1", "encoder/mu_std", "encoder/sigma"):
         assert key in metrics
     assert "train/g_vgg" not in metrics                        # the synthetic preset turns VGG off
     net = load_model(result["model_path"])

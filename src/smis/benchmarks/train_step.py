@@ -158,7 +158,7 @@ def measure(name: str, size: tuple[int, int], batch: int, variant: dict, args,
         """The module's own G and D steps (as in training_step), under autocast."""
         noise = torch.Generator(device=device).manual_seed(i)
         with autocast():
-            _, fake = module.generator_step(scaled(opt_g), image, label, instance, noise, backward)
+            _, fake, _ = module.generator_step(scaled(opt_g), image, label, instance, noise, backward)
             module.discriminator_step(scaled(opt_d), image, label, instance, noise, fake, backward)
         scaler.update()
 

@@ -36,6 +36,27 @@ def frozen(*modules):
             p.requires_grad_(flag)
 
 
+@torch.no_grad()
+def encoder_health(mu: torch.Tensor, logvar: torch.Tensor, label: torch.Tensor, per_class: int) -> dict:
+    """How informative the encoder's codes are, over the classes present in the batch:
+    mu_std: std across images of each class's cell-averaged mu (mean over channels and classes
+      present in 2+ images): near 0 means every image gets the same code (posterior collapse);
+    sigma: the mean of exp(logvar / 2): near 1 means the codes are the prior's noise.
+    mu, logvar (B, k*C, h, w); label (B,1,H,W) class ids. mu_std is left out for a single image."""
+    B, _, h, w = mu.shape
+    C = mu.shape[1] // per_class
+    present = torch.zeros(B, C, device=mu.device).scatter_(1, label.flatten(1), 1.0)[..., None]   # (B,C,1)
+    m = mu.float().view(B, C, per_class, h * w).mean(-1)                                    # (B,C,k)
+    sigma = torch.exp(0.5 * logvar.float()).view(B, C, per_class, h * w).mean(-1)          # (B,C,k)
+    out = {"sigma": (sigma * present).sum() / (present.sum() * per_class)}
+    n = present.sum(0)                                                                      # (C,1)
+    if (n >= 2).any():
+        mean = (m * present).sum(0) / n.clamp(min=1)
+        var = ((m - mean) ** 2 * present).sum(0) / (n - 1).clamp(min=1)                    # (C,k)
+        out["mu_std"] = var.sqrt().mean(-1)[n[:, 0] >= 2].mean()
+    return out
+
+
 class NonFiniteLossError(RuntimeError):
     """A loss became NaN or infinite: training stops, the last good checkpoint stays."""
 
@@ -105,8 +126,8 @@ class GroupDNetModule(pl.LightningModule):
             "(resume with ckpt_path=...). Try lower optim.lr_g / optim.lr_d or trainer.precision=32-true.")
 
     # --- training ----------------------------------------------------------------------------
-    def generator_losses(self, image, label, instance, noise) -> tuple[dict, torch.Tensor, list]:
-        """G + E losses (weighted). -> terms, the fake, D's features of the fake."""
+    def generator_losses(self, image, label, instance, noise) -> tuple[dict, torch.Tensor, tuple]:
+        """G + E losses (weighted). -> terms, the fake, the encoder's (mu, logvar)."""
         w = self.hparams.loss
         fake, mu, logvar = self.generate(image, label, instance, noise)
         fake_feats, real_feats = self.discriminate(label, instance, fake, image)
@@ -115,7 +136,7 @@ class GroupDNetModule(pl.LightningModule):
                  "kld": w["kld"] * kl_divergence(mu.float(), logvar.float())}
         if self.vgg is not None:
             terms["vgg"] = w["vgg"] * self.vgg(fake.float(), image.float())
-        return terms, fake, fake_feats
+        return terms, fake, (mu, logvar)
 
     def discriminator_losses(self, image, label, instance, fake) -> tuple[dict, list, list]:
         """Hinge losses on real and on `fake` (detached). -> terms, fake and real features."""
@@ -124,19 +145,20 @@ class GroupDNetModule(pl.LightningModule):
                  "d_real": hinge_d_loss(real_feats, real=True)}
         return terms, fake_feats, real_feats
 
-    def generator_step(self, opt_g, image, label, instance, noise, backward) -> tuple[dict, torch.Tensor]:
+    def generator_step(self, opt_g, image, label, instance, noise,
+                       backward) -> tuple[dict, torch.Tensor, tuple]:
         """One G + E update: D's weights are frozen but pass gradients to the fake.
         backward(loss) runs the backward pass (Lightning's manual_backward, or a grad scaler's).
-        -> the weighted loss terms with their "total", and the fake."""
+        -> the weighted loss terms with their "total", the fake, and the encoder's (mu, logvar)."""
         with frozen(self.net.discriminator):
-            terms, fake, _ = self.generator_losses(image, label, instance, noise)
+            terms, fake, codes = self.generator_losses(image, label, instance, noise)
             terms["total"] = sum(terms.values())
             self.check_finite("generator", terms)
             opt_g.zero_grad(set_to_none=True)
             backward(terms["total"])
             opt_g.step()
         self.update_ema()
-        return terms, fake
+        return terms, fake, codes
 
     def discriminator_step(self, opt_d, image, label, instance, noise, fake,
                            backward) -> tuple[dict, list, list]:
@@ -157,7 +179,8 @@ class GroupDNetModule(pl.LightningModule):
         opt_g, opt_d = self.optimizers()
         image, label, instance = batch["image"], batch["label"], batch.get("instance")
         noise = self.noise(batch_idx)
-        g_terms, fake = self.generator_step(opt_g, image, label, instance, noise, self.manual_backward)
+        g_terms, fake, (mu, logvar) = self.generator_step(opt_g, image, label, instance, noise,
+                                                          self.manual_backward)
         d_terms, fake_feats, real_feats = self.discriminator_step(opt_d, image, label, instance, noise, fake,
                                                                   self.manual_backward)
         B = image.shape[0]
@@ -166,6 +189,8 @@ class GroupDNetModule(pl.LightningModule):
         logs.update({"train/d_real_score": torch.stack([s[-1].mean() for s in real_feats]).mean().detach(),
                      "train/d_fake_score": torch.stack([s[-1].mean() for s in fake_feats]).mean().detach(),
                      "lr/g": opt_g.param_groups[0]["lr"], "lr/d": opt_d.param_groups[0]["lr"]})
+        logs.update({f"encoder/{k}": v for k, v in encoder_health(mu, logvar, label,
+                                                                  self.net.config.latent_per_class).items()})
         self.log_dict(logs, batch_size=B)
         d_loss = (d_terms["d_fake"] + d_terms["d_real"]).detach()
         self.log_dict({"g": g_terms["total"].detach(), "d": d_loss}, prog_bar=True, logger=False,
