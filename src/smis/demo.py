@@ -15,13 +15,10 @@ import argparse
 import time
 from pathlib import Path
 
-import torch
-
-from .checkpoint import load_model
 from .config import compose_config
 from .data import SYNTHETIC, SyntheticScenes
 from .data.datamodules import VAL_OFFSET
-from .latents import LatentLayout
+from .synthesizer import Synthesizer
 from .train import train
 from .visualize import colorize, save_grid
 
@@ -29,40 +26,36 @@ RESAMPLED = ("sky", "grass", "road")     # one row each in resample.png
 TRANSFERRED = "sky"                      # the class whose look transfer.png copies
 
 
-@torch.no_grad()
 def figures(model_path: Path, out: Path, size, scene_seed: int = 0, seed: int = 0) -> dict[str, Path]:
-    net = load_model(model_path)
-    layout = LatentLayout.of(net)
+    """The three figures, made through smis.Synthesizer on 6 held-out scenes."""
+    synth = Synthesizer.load(model_path, device="cpu")
     scenes = SyntheticScenes(6, size, seed=scene_seed, train=False, first_index=VAL_OFFSET + 100)
-    image, label = (torch.stack(t) for t in zip(*(scenes.scene(i) for i in range(6))))
-    palette = SYNTHETIC.palette_tensor()
-    shown = colorize(label, palette)
-    mu, _ = net.encode(image, label)
-    recon = net.decode(label, mu)
-    g = torch.Generator().manual_seed(seed)
-    H, W = image.shape[2:]
+    pairs = [scenes.scene(i) for i in range(6)]                                  # (image, label)
+    encoded = [synth.encode(image, label, size="input") for image, label in pairs]
+    recon = synth.decode(encoded, output="tensor")
+    shown = [colorize(label[None], SYNTHETIC.palette_tensor())[0] for _, label in pairs]
 
     rows = []
     for i in range(4):
-        z = net.sample_z(4, H, W, generator=g)
-        rows.append([shown[i], image[i], recon[i], *net.decode(label[i:i + 1].expand(4, -1, -1, -1), z)])
+        seeds = [1000 * seed + 4 * i + j for j in range(4)]
+        sampled = synth.sample(pairs[i][1], seeds, size="input", output="tensor").images
+        rows.append([shown[i], pairs[i][0], recon[i], *sampled])
     paths = {"samples": save_grid(rows, out / "samples.png")}
 
     rows = []
     for row, name in enumerate(RESAMPLED):
-        c = SYNTHETIC.names.index(name)
-        order = [(row + j) % len(label) for j in range(len(label))]            # scene `row` first
-        i = next((i for i in order if (label[i] == c).any()), row)             # ... if it shows c
-        z = layout.random_redraw(mu[i:i + 1], c, 5, generator=g)
-        rows.append([shown[i], recon[i], *net.decode(label[i:i + 1].expand(5, -1, -1, -1), z)])
+        c = SYNTHETIC.class_index(name)
+        order = [(row + j) % len(pairs) for j in range(len(pairs))]              # scene `row` first
+        i = next((i for i in order if (pairs[i][1] == c).any()), row)            # ... if it shows c
+        seeds = [1000 * seed + 10 * row + j for j in range(5)]
+        redrawn = synth.resample([name], seeds, codes=encoded[i], output="tensor").images
+        rows.append([shown[i], recon[i], *redrawn])
     paths["resample"] = save_grid(rows, out / "resample.png")
 
-    c = SYNTHETIC.names.index(TRANSFERRED)
     rows = []
     for target, reference in [(0, 3), (1, 4), (2, 5)]:
-        z = layout.replace(mu[target:target + 1], [c], mu[reference:reference + 1])
-        result = net.decode(label[target:target + 1], z)[0]
-        rows.append([shown[target], recon[target], image[reference], recon[reference], result])
+        result = synth.transfer(encoded[target], encoded[reference], [TRANSFERRED], output="tensor").images[0]
+        rows.append([shown[target], recon[target], pairs[reference][0], recon[reference], result])
     paths["transfer"] = save_grid(rows, out / "transfer.png")
     return paths
 
