@@ -213,3 +213,16 @@ def test_loads_model_files_and_the_authors_folders(tmp_path, reference_dir):
     codes = Codes(io["z"], io["label"].long(), ("given",) * 8, authors.class_names)
     fake = authors.decode([codes], output="tensor")[0]
     torch.testing.assert_close(fake, io["fake"][0], rtol=1e-5, atol=1e-5)
+
+
+def test_a_class_absent_from_the_reference_has_no_look_to_transfer(synth, scene):
+    image, label = scene
+    only_sky = torch.full_like(label, SKY)
+    only_sky[..., 64:, :] = GRASS
+    reference = synth.encode(image, only_sky, name="photo.png")
+    assert reference.sources[SKY] == "encoded from photo.png"
+    assert reference.sources[CAR] == "absent from photo.png"
+    target = synth.sample(label, seeds=[1]).codes[0]
+    with pytest.raises(ValueError, match="car not in the reference .*photo.png.*encode a photo that shows"):
+        synth.transfer(target, reference, ["car"])
+    assert synth.transfer(target, reference, ["sky"]).codes[0].sources[SKY] == "encoded from photo.png"

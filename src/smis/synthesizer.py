@@ -88,7 +88,8 @@ class Result:
                 for i, im in enumerate(self.images)]
 
     def save_gif(self, path: str | os.PathLike, duration_ms: int = 120, loop: int = 0) -> Path:
-        """An animated GIF of the images in order (style morphing), atomically."""
+        """An animated GIF of the images in order (style morphing), atomically. (Pillow merges
+        identical consecutive frames into one longer frame.)"""
         frames = [_as_pil(im).convert("P", palette=1, colors=256) for im in self.images]
         return atomic_write(path, lambda f: frames[0].save(f, "GIF", save_all=True, append_images=frames[1:],
                                                            duration=duration_ms, loop=loop))
@@ -252,8 +253,11 @@ class Synthesizer:
         photo = read_image(image, tuple(label.shape[2:]))
         mu, _ = self.net.encode(photo.to(self.device), label.to(self.device))
         name = name or (Path(image).name if isinstance(image, (str, os.PathLike)) else "an image")
-        return self._codes(mu, label, [f"encoded from {name}"] * self.spec.num_classes,
-                           self._instance(label, instance))
+        present = set(label.unique().tolist())
+        # an absent class's code is the encoder's constant for an empty crop: no look to copy
+        sources = [f"encoded from {name}" if c in present else f"absent from {name}"
+                   for c in range(self.spec.num_classes)]
+        return self._codes(mu, label, sources, self._instance(label, instance))
 
     def reconstruct(self, image, label, size=None, instance=None, output: str = "pil") -> Result:
         """The image decoded from its own codes."""
@@ -303,6 +307,11 @@ class Synthesizer:
         a photo's encoded codes). A reference on another grid is resized to this one (nearest)."""
         ids = self.class_ids(classes)
         self.check_codes(reference, "the reference codes")
+        absent = [self.spec.names[c] for c in ids if reference.sources[c].startswith("absent from")]
+        if absent:
+            raise ValueError(f"{', '.join(absent)} not in the reference ({reference.sources[ids[0]][12:]}): "
+                             "its code there is the encoder's constant for an empty crop, not a look; "
+                             "encode a photo that shows it")
         source = reference.z
         if source.shape[2:] != codes.z.shape[2:]:
             source = F.interpolate(source, size=codes.z.shape[2:], mode="nearest")

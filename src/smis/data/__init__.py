@@ -4,7 +4,6 @@ label (1,H,W) int64 class ids, [instance (1,H,W) int64], name), and has a `spec`
 
 from .ade20k import ADE20KDataset
 from .cityscapes import CityscapesDataset
-from .datamodules import FileDataModule, ImageFolderDataModule, SceneDataModule, SyntheticDataModule
 from .deepfashion import DeepFashionDataset
 from .folder import ImageFolderDataset
 from .io import DatasetError
@@ -17,3 +16,15 @@ __all__ = ["ADE20K", "ADE20KDataset", "CITYSCAPES", "CityscapesDataset", "DEEPFA
            "DatasetSpec", "DeepFashionDataset", "EpochSampler", "FileDataModule", "ImageFolderDataModule",
            "ImageFolderDataset", "LabelRule", "SPECS", "SYNTHETIC", "SceneDataModule", "SyntheticDataModule",
            "SyntheticScenes", "dataset_spec"]
+
+# the LightningDataModules import pytorch_lightning (seconds): only when one is asked for, so that
+# generation (smis.Synthesizer, smis-generate) starts fast
+_DATAMODULES = ("FileDataModule", "ImageFolderDataModule", "SceneDataModule", "SyntheticDataModule")
+
+
+def __getattr__(name: str):
+    if name in _DATAMODULES:
+        from . import datamodules
+
+        return getattr(datamodules, name)
+    raise AttributeError(f"module 'smis.data' has no attribute {name!r}")
