@@ -65,7 +65,7 @@ def test_partial_runs_do_not_cache_real_statistics_and_upsampled_segmentation(fi
 
 
 def test_evaluate_without_a_segmenter_skips_miou_with_a_reason(files, tmp_path):
-    cfg = config(files, tmp_path / "run", "metrics=[miou]")
+    cfg = config(files, tmp_path / "run", "metrics=[lpips,miou]")     # miou alone is an error
     cfg.segmenter = None
     results = evaluate(cfg)
     assert "miou" not in results and "no segmenter for dataset 'synthetic'" in results["skipped"]["miou"]

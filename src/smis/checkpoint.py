@@ -67,13 +67,26 @@ def load_model(path: str | os.PathLike, map_location="cpu", eval_mode: bool = Tr
     model.pt) or a training checkpoint (checkpoints/*.ckpt). The network's `spec` holds its
     dataset's classes, palette, label-file rule and native size (None if the file has none)."""
     path = Path(path)
+    if path.is_dir():
+        hint = (": it holds the authors' files (latest_net_G.pth): read them with smis.load_official(folder, "
+                "dataset) or convert them with python -m smis.convert FOLDER --dataset NAME"
+                if (path / "latest_net_G.pth").is_file() else "")
+        raise IsADirectoryError(f"{path} is a folder, not a model file (model.pt, a run's "
+                                f"checkpoints/*.ckpt or python -m smis.convert output){hint}")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
-        raise ValueError(f"{path}: cannot be read as a torch checkpoint ({e})") from e
-    if isinstance(payload, dict) and "model" in payload.get("hyper_parameters", {}):
+        raise ValueError(f"{path}: cannot be read as a torch checkpoint: damaged or cut short (an "
+                         f"interrupted copy or download?), or not a checkpoint ({e})") from e
+    if isinstance(payload, dict) and {"pytorch-lightning_version", "hyper_parameters"} & payload.keys():
+        model = (payload.get("hyper_parameters") or {}).get("model")
+        weights = payload.get("state_dict") or {}
+        if not isinstance(model, dict) or not any(k.startswith("net.") for k in weights):
+            raise ValueError(f"{path}: a Lightning checkpoint of another LightningModule, with no GroupDNet "
+                             "weights (no hyper_parameters['model'] config and 'net.' weights of smis' "
+                             "GroupDNetModule)")
         payload = lightning_to_model_payload(payload, prefer_ema)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path}: not an smis model checkpoint (expected a dict with "

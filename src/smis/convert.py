@@ -9,6 +9,7 @@ authors' `checkpoints/NAME/`. The output loads with `smis.load_model` and the sm
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -30,9 +31,27 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def output_problem(output: Path) -> str | None:
+    """Why `output` cannot be written (a folder, under a file, in a read-only folder), or None."""
+    if output.is_dir():
+        return f"the output {output} is a folder; expected a file name (e.g. {output / 'model.pt'})"
+    parent = output.parent
+    while not parent.exists() and parent != parent.parent:     # the nearest existing folder
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot write {output}: {parent} is a file, not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot write {output}: the folder {parent} is not writable"
+    return None
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     output = args.output or args.folder / f"smis_{args.dataset}.pt"
+    problem = output_problem(output)           # before the (long) conversion
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         net = load_official(args.folder, args.dataset,
                             with_discriminator=False if args.no_discriminator else None)
@@ -50,7 +69,11 @@ def main(argv=None) -> int:
         module = getattr(net, part)
         if module is not None:
             print(f"  {part:13s} {sum(p.numel() for p in module.parameters()):>12,d} parameters")
-    save_model(net, output, source=str(args.folder))
+    try:
+        save_model(net, output, source=str(args.folder))
+    except OSError as e:                       # e.g. a full disk: the previous file, if any, is kept
+        print(f"error: cannot write {output}: {e}", file=sys.stderr)
+        return 2
     print(f"wrote {output}")
     return 0
 

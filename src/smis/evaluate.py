@@ -11,6 +11,7 @@ metrics.md into the run folder and logs the numbers. `evaluate(cfg)` is what tes
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -22,6 +23,7 @@ import hydra
 import torch
 import torch.nn.functional as F
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.progress import Progress
@@ -31,6 +33,7 @@ from .data.spec import DatasetSpec
 from .evaluation.confusion import ConfusionMatrix
 from .evaluation.diversity import class_diversity, load_lpips, mean_pairwise_lpips, summarize
 from .evaluation.fid import FID, real_stats_path
+from .evaluation.weights import MissingWeightsError
 from .utils import ProgressLog, atomic_write_text, finish_wandb, instantiate_all, pick_device, repeat
 from .visualize import to_pil
 
@@ -66,13 +69,51 @@ def markdown_table(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_settings(cfg: DictConfig) -> None:
+    """The options that need no model or data: before anything is loaded."""
+    unknown = set(cfg.metrics) - set(METRICS)
+    if unknown or not cfg.metrics:
+        raise EvaluationError(f"metrics={list(cfg.metrics)}: expected some of {list(METRICS)}"
+                              + (f" (unknown: {sorted(unknown)})" if unknown else ""))
+    if cfg.latent not in ("random", "encoded"):
+        raise EvaluationError(f"latent={cfg.latent!r}; expected random or encoded")
+    n = cfg.max_images
+    if n is not None and not (isinstance(n, int) and not isinstance(n, bool) and n > 0):
+        raise EvaluationError(f"max_images={n!r}: expected a positive integer, or null for the whole split")
+
+
+def check_model_fits(cfg: DictConfig, net, spec: DatasetSpec) -> None:
+    """The model was trained for this data: its class count, and its dataset unless the two
+    have the same classes (e.g. a val_root folder of another name) or allow_other_dataset."""
+    if net.config.num_classes != spec.num_classes:
+        raise EvaluationError(f"ckpt={cfg.ckpt} has {net.config.num_classes} classes but the dataset has "
+                              f"{spec.num_classes}: evaluate it on the dataset it was trained for")
+    theirs, allowed = net.spec, cfg.get("allow_other_dataset", False)
+    same_classes = theirs is None or (theirs.names, theirs.palette) == (spec.names, spec.palette)
+    if not same_classes and theirs.name != spec.name and not allowed:
+        raise EvaluationError(
+            f"ckpt={cfg.ckpt} was trained on dataset '{theirs.name}' ({', '.join(theirs.names[:4])}, ...) "
+            f"but the data evaluated is '{spec.name}' ({', '.join(spec.names[:4])}, ...): evaluate it on its "
+            "own dataset, or set allow_other_dataset=true")
+
+
+@contextlib.contextmanager
+def weights_option(option: str):
+    """A missing weight file's error (also inside Hydra's instantiate error) names the option that
+    sets its path."""
+    try:
+        yield
+    except (MissingWeightsError, InstantiationException) as e:
+        missing = e if isinstance(e, MissingWeightsError) else e.__cause__
+        if not isinstance(missing, MissingWeightsError):
+            raise
+        raise MissingWeightsError(f"{missing} Option: {option}=PATH.") from None
+
+
 class Evaluator:
     """The metric objects for one run, fed batch by batch."""
 
     def __init__(self, cfg: DictConfig, net, spec: DatasetSpec, device: torch.device):
-        unknown = set(cfg.metrics) - set(METRICS)
-        if unknown:
-            raise EvaluationError(f"metrics: unknown {sorted(unknown)}; expected some of {list(METRICS)}")
         self.cfg, self.net, self.device, self.spec = cfg, net, device, spec
         self.names, self.skipped = spec.names, {}
         # separate streams: the images FID and mIoU see do not depend on which metrics run
@@ -80,7 +121,8 @@ class Evaluator:
         self.diversity_generator = torch.Generator(device=device).manual_seed(cfg.seed + 1)
         self.fid = None
         if "fid" in cfg.metrics:
-            self.fid = FID(cfg.fid.weights, device=device, feature=cfg.fid.feature)
+            with weights_option("fid.weights"):
+                self.fid = FID(cfg.fid.weights, device=device, feature=cfg.fid.feature)
         self.fid_stats: Path | None = None
         self.reuse_real = False                   # True once cached real statistics are loaded
         self.segmenter = self.confusion = None
@@ -88,16 +130,21 @@ class Evaluator:
         if "miou" in cfg.metrics:
             if segmenter is None:
                 self.skipped["miou"] = (f"no segmenter for dataset '{spec.name}': set "
-                                        "segmenter={_target_: ..., weights: ...}")
+                                        "segmenter={_target_: ..., weights: ...} or "
+                                        f"segmenters.{spec.name}={{_target_: ..., weights: ...}}")
             else:
-                self.segmenter = instantiate(segmenter).to(device).eval()
+                option = "segmenter" if cfg.segmenter else f"segmenters.{spec.name}"
+                option += ".weights_dir" if "weights_dir" in segmenter else ".weights"
+                with weights_option(option):
+                    self.segmenter = instantiate(segmenter).to(device).eval()
                 if self.segmenter.num_classes != spec.num_eval_classes:
                     raise EvaluationError(
                         f"the segmenter predicts {self.segmenter.num_classes} classes but {spec.name} is "
                         f"scored on {spec.num_eval_classes} ({', '.join(spec.eval_names[:5])}, ...)")
                 self.confusion = ConfusionMatrix(self.segmenter.num_classes, self.segmenter.ignore_index)
         wants_lpips = {"lpips", "mcsd"} & set(cfg.metrics)
-        self.lpips = load_lpips(cfg.diversity.lpips_backbone, device) if wants_lpips else None
+        with weights_option("diversity.lpips_backbone"):
+            self.lpips = load_lpips(cfg.diversity.lpips_backbone, device) if wants_lpips else None
         self.pairwise, self.per_image_classes, self.maps_done = [], [], 0
 
     def codes(self, image, label):
@@ -175,7 +222,8 @@ class Evaluator:
 def data_key(dataset_cfg: DictConfig) -> str:
     """A short digest of what decides the real images (root, split, sizes), not loader settings."""
     options = OmegaConf.to_container(dataset_cfg, resolve=True)
-    for key in ("batch_size", "val_batch_size", "num_workers", "pin_memory", "persistent_workers", "seed"):
+    for key in ("batch_size", "val_batch_size", "num_workers", "pin_memory", "persistent_workers", "seed",
+                "validate"):
         options.pop(key, None)
     split = options.get("val_split", "val")
     return f"{split}-{hashlib.sha1(json.dumps(options, sort_keys=True).encode()).hexdigest()[:10]}"
@@ -183,20 +231,26 @@ def data_key(dataset_cfg: DictConfig) -> str:
 
 def evaluate(cfg: DictConfig) -> dict:
     """Run the configured metrics. -> the results dict also written to metrics.json."""
+    check_settings(cfg)
     device = pick_device(cfg.device)
     run_dir = Path(cfg.paths.output_dir)
     net = load_model(cfg.ckpt).to(device)
     datamodule = instantiate(cfg.dataset)
     datamodule.setup("validate")
-    if net.config.num_classes != datamodule.num_classes:
-        raise EvaluationError(f"ckpt={cfg.ckpt} has {net.config.num_classes} classes but the dataset has "
-                              f"{datamodule.num_classes}: evaluate it on the dataset it was trained for")
-    if cfg.latent not in ("random", "encoded"):
-        raise EvaluationError(f"latent={cfg.latent!r}; expected random or encoded")
     spec = datamodule.spec
-    evaluator = Evaluator(cfg, net, spec, device)
+    check_model_fits(cfg, net, spec)
     loader = datamodule.val_dataloader()
     total = len(loader.dataset) if cfg.max_images is None else min(cfg.max_images, len(loader.dataset))
+    if "fid" in cfg.metrics and total < 2:
+        raise EvaluationError(f"FID needs at least 2 images; this run has {total} (max_images="
+                              f"{cfg.max_images}, the split has {len(loader.dataset)} images): raise "
+                              "max_images or leave fid out of metrics")
+    evaluator = Evaluator(cfg, net, spec, device)
+    if set(evaluator.skipped) == set(cfg.metrics):
+        reasons = "; ".join(f"{k}: {v}" for k, v in evaluator.skipped.items())
+        raise EvaluationError(f"none of metrics={list(cfg.metrics)} can run: {reasons}")
+    for metric, reason in evaluator.skipped.items():
+        print(f"note: {metric} skipped: {reason}", file=sys.stderr)
     images, started = 0, time.perf_counter()
     lines = ProgressLog(run_dir / "progress.log", cfg.progress_every_s)
     with Progress(transient=False) as progress:

@@ -10,16 +10,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import sys
+import zipfile
 from pathlib import Path
 
 import hydra
 import pytorch_lightning as pl
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities import rank_zero_info
 
-from .checkpoint import load_model, save_model
+from .checkpoint import FORMAT, load_model, save_model
 from .networks import GroupDNet, GroupDNetConfig, check_image_size
 from .training import AtomicCheckpointIO, GroupDNetModule
 from .utils import finish_wandb, instantiate_all
@@ -31,22 +36,44 @@ class ConfigError(ValueError):
     """A config value that cannot work: raised before any training starts."""
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+# option: (what it must be, the test); options a config does not have are not checked
+NUMERIC_OPTIONS = {
+    "seed": ("an integer", _is_int),
+    "dataset.batch_size": ("a positive integer", lambda v: _is_int(v) and v > 0),
+    "dataset.num_workers": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "optim.lr_g": ("a number > 0", lambda v: _is_number(v) and v > 0),
+    "optim.lr_d": ("a number > 0", lambda v: _is_number(v) and v > 0),
+    "optim.beta1": ("a number in [0, 1)", lambda v: _is_number(v) and 0 <= v < 1),
+    "optim.beta2": ("a number in [0, 1)", lambda v: _is_number(v) and 0 <= v < 1),
+    "optim.constant_epochs": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "optim.decay_epochs": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    **{f"loss.{k}": ("a number >= 0", lambda v: _is_number(v) and v >= 0)
+       for k in ("gan", "feat", "vgg", "kld")},
+    "trainer.max_steps": ("an integer (-1: no limit)", lambda v: _is_int(v) and v >= -1),
+    "trainer.max_epochs": ("an integer (-1: no limit) or null",
+                           lambda v: v is None or _is_int(v) and v >= -1),
+    "ema_decay": ("a number in (0, 1) or null", lambda v: v is None or _is_number(v) and 0 < v < 1),
+}
+
+
 def check_config(cfg: DictConfig) -> None:
-    o, w = cfg.optim, cfg.loss
-    for key in ("lr_g", "lr_d"):
-        if not o[key] > 0:
-            raise ConfigError(f"optim.{key} must be > 0; got {o[key]}")
-    for key in ("constant_epochs", "decay_epochs"):
-        if o[key] < 0:
-            raise ConfigError(f"optim.{key} must be >= 0; got {o[key]}")
-    for key in ("gan", "feat", "vgg", "kld"):
-        if w[key] < 0:
-            raise ConfigError(f"loss.{key} must be >= 0; got {w[key]}")
+    """Types and ranges of the numeric options, the precision: a ConfigError naming the option."""
+    missing = object()
+    for key, (expected, valid) in NUMERIC_OPTIONS.items():
+        value = OmegaConf.select(cfg, key, default=missing)
+        if value is not missing and not valid(value):
+            raise ConfigError(f"{key}={value!r}: expected {expected}")
     if str(cfg.trainer.precision) not in PRECISIONS:
         raise ConfigError(f"trainer.precision={cfg.trainer.precision!r}; "
                           f"expected one of {sorted(PRECISIONS)}")
-    if cfg.ema_decay is not None and not 0 < cfg.ema_decay < 1:
-        raise ConfigError(f"ema_decay must be in (0, 1) or null; got {cfg.ema_decay}")
 
 
 def model_config(cfg: DictConfig, num_classes: int) -> GroupDNetConfig:
@@ -69,28 +96,95 @@ def check_enough_data(datamodule, devices: int) -> None:
                           "dataset.batch_size")
 
 
-def check_training_size(datamodule) -> None:
-    """The training images must suit GroupDNet (networks.check_image_size)."""
+def check_training_size(datamodule) -> tuple[int, int]:
+    """The training images must suit GroupDNet (networks.check_image_size). -> (H, W)."""
     H, W = datamodule.train_set[0]["image"].shape[1:]
     try:
         check_image_size(H, W)
     except ValueError as e:
         raise ConfigError(f"training images: {e}; change the dataset's size/crop options") from None
+    return H, W
+
+
+def is_complete_file(path: Path) -> bool:
+    """A file (a link is followed: a dangling one is not) holding a whole zip archive, as
+    torch.save writes: a file cut short has lost the archive's directory at its end."""
+    try:
+        return path.is_file() and zipfile.is_zipfile(path)
+    except OSError:
+        return False
+
+
+def newest_checkpoint(log_dir: str, task_name: str) -> Path:
+    """`ckpt_path=last`: the newest complete checkpoint of the newest run under logs/TASK/.
+    The newest run is the one whose checkpoints/ folder changed last (a save, a delete); in it the
+    newest complete *.ckpt, so a run killed between writing epoch_N.ckpt, deleting the previous one
+    and re-pointing last.ckpt still resumes from epoch_N.ckpt."""
+    base = Path(log_dir, task_name)
+    runs = [d for d in base.glob("**/checkpoints") if d.is_dir() and any(d.glob("*.ckpt"))]
+    if not runs:
+        raise ConfigError(f"ckpt_path=last: no run with checkpoints/*.ckpt under {base}")
+    folder = max(runs, key=lambda d: d.stat().st_mtime_ns)
+    complete = [p for p in folder.glob("*.ckpt") if is_complete_file(p)]
+    if not complete:
+        names = ", ".join(sorted(p.name for p in folder.glob("*.ckpt")))
+        raise ConfigError(f"ckpt_path=last: the newest run's checkpoints in {folder} ({names}) are all "
+                          "dangling links or damaged files; resume an older one with ckpt_path=FILE")
+    return max(complete, key=lambda p: (p.stat().st_mtime_ns, p.name == "last.ckpt"))
 
 
 def resolve_ckpt_path(ckpt_path: str | None, log_dir: str, task_name: str) -> str | None:
-    """A checkpoint file, or `last`: the newest last.ckpt under logs/TASK/."""
+    """A checkpoint file, or `last`: the newest run's newest complete checkpoint (newest_checkpoint)."""
     if not ckpt_path:
         return None
     if ckpt_path == "last":
-        found = sorted(Path(log_dir, task_name).glob("**/checkpoints/last.ckpt"),
-                       key=lambda p: p.stat().st_mtime)
-        if not found:
-            raise ConfigError(f"ckpt_path=last: no checkpoints/last.ckpt under {Path(log_dir, task_name)}")
-        return str(found[-1])
+        found = newest_checkpoint(log_dir, task_name)
+        rank_zero_info(f"ckpt_path=last: resuming from {found}")
+        return str(found)
+    if Path(ckpt_path).is_dir():
+        raise ConfigError(f"ckpt_path={ckpt_path} is a folder; expected a checkpoint file (a run's "
+                          "checkpoints/*.ckpt) or `last`")
+    if Path(ckpt_path).is_symlink() and not Path(ckpt_path).exists():
+        raise ConfigError(f"ckpt_path={ckpt_path} is a link to {os.readlink(ckpt_path)}, which no longer "
+                          "exists (a run killed while saving?): use ckpt_path=last or that run's newest "
+                          "checkpoints/epoch_*.ckpt")
     if not Path(ckpt_path).is_file():
         raise ConfigError(f"ckpt_path: checkpoint file not found: {ckpt_path}")
     return str(ckpt_path)
+
+
+# GroupDNetConfig fields and the options that set them
+MODEL_OPTIONS = {"name": "model=PRESET", "num_classes": "model.num_classes", "widths": "model.ngf",
+                 "encoder_width": "model.encoder_width", "ndf": "model.ndf"}
+
+
+def check_resume_checkpoint(path: str, net_config: GroupDNetConfig) -> None:
+    """Before Lightning loads `path`: a readable training checkpoint of this network, or a
+    ConfigError that says what it is instead (an smis model file, another module's checkpoint, a
+    damaged file) or which model settings differ."""
+    try:                     # mmap: the tensors are not read
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as e:
+        raise ConfigError(f"ckpt_path={path}: cannot be read as a training checkpoint: damaged or cut "
+                          f"short (an interrupted copy?), or not a checkpoint ({e})") from None
+    if isinstance(ckpt, dict) and ckpt.get("format") == FORMAT:
+        raise ConfigError(f"ckpt_path={path} is an smis model file (weights, no training state), not a "
+                          f"training checkpoint: to start a run from its weights use init_from={path}")
+    stored = ckpt.get("hyper_parameters", {}).get("model") if isinstance(ckpt, dict) else None
+    if not isinstance(ckpt, dict) or "pytorch-lightning_version" not in ckpt or not isinstance(stored, dict):
+        raise ConfigError(f"ckpt_path={path}: not a training checkpoint of smis (a run's checkpoints/*.ckpt)")
+    stored = GroupDNetConfig.from_dict(stored).to_dict()
+    configured = net_config.to_dict()
+    differ = [f"{k} {_short(stored[k])} vs {_short(configured[k])} ({MODEL_OPTIONS.get(k, 'model preset')})"
+              for k in configured if k != "extra" and stored.get(k) != configured[k]]
+    if differ:
+        raise ConfigError(f"ckpt_path={path} holds another network than the configured model "
+                          f"(checkpoint vs configured): {'; '.join(differ)}. Resume with that run's model "
+                          "settings (see its .hydra/overrides.yaml)")
+
+
+def _short(value) -> str:
+    return str(list(value)) if isinstance(value, (list, tuple)) else str(value)
 
 
 def load_initial_weights(module: GroupDNetModule, path: str) -> None:
@@ -126,17 +220,20 @@ def train(cfg: DictConfig) -> dict:
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.dataset)
     datamodule.setup("fit")
-    check_training_size(datamodule)
+    # the model's native size is the size it trains at (stored in its spec, used by the Synthesizer)
+    spec = dataclasses.replace(datamodule.spec, native_size=check_training_size(datamodule))
     devices = cfg.trainer.devices if isinstance(cfg.trainer.devices, int) and cfg.trainer.devices > 0 else 1
     check_enough_data(datamodule, devices * cfg.trainer.num_nodes)
     net_config = model_config(cfg, datamodule.num_classes)
     module = GroupDNetModule(net_config.to_dict(), optim=OmegaConf.to_container(cfg.optim, resolve=True),
                              loss=OmegaConf.to_container(cfg.loss, resolve=True), seed=cfg.seed,
                              ema_decay=cfg.ema_decay, samples=OmegaConf.to_container(cfg.samples),
-                             dataset=datamodule.spec.to_dict())
+                             dataset=spec.to_dict())
     if cfg.init_from:
         load_initial_weights(module, cfg.init_from)
     ckpt_path = resolve_ckpt_path(cfg.ckpt_path, cfg.paths.log_dir, cfg.task_name)
+    if ckpt_path:
+        check_resume_checkpoint(ckpt_path, module.net.config)
 
     loggers = instantiate_all(cfg.get("logger"))
     max_epochs = cfg.trainer.max_epochs

@@ -4,6 +4,7 @@ Nothing here imports the rest of smis."""
 
 from __future__ import annotations
 
+import glob
 import os
 import sys
 import tempfile
@@ -14,10 +15,39 @@ from typing import IO
 
 import torch
 
+STALE_TMP_S = 3600    # a temporary file of an atomic write older than this was left by a killed writer
+
+
+def default_file_mode() -> int:
+    """The mode open() would give a new file: 0o666 less the umask (mkstemp's files are 0o600)."""
+    try:                                        # Linux: read it without changing it
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def remove_stale_temporaries(path: Path, older_than_s: float = STALE_TMP_S) -> None:
+    """Delete `.NAME.*.tmp` files beside `path` (atomic_write's temporaries for this very file) left
+    by a writer killed more than `older_than_s` ago; a live writer's file is younger."""
+    pattern = str(path.parent / f".{glob.escape(path.name)}.*.tmp")
+    for tmp in glob.glob(pattern):
+        try:
+            if time.time() - os.lstat(tmp).st_mtime > older_than_s:
+                os.unlink(tmp)
+        except OSError:
+            pass                                # gone already, or not ours to remove
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
     """Call write(file) on a temporary file in the same folder, flush it to disk, then rename it
-    to `path`: a reader or a crash never sees half a file, and a failed write keeps the old one."""
+    to `path`: a reader or a crash never sees half a file, and a failed write keeps the old one.
+    The file gets the usual mode (0o666 less the umask); temporaries that killed writes of the
+    same file left behind more than an hour ago are removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -25,11 +55,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
+            os.fchmod(f.fileno(), default_file_mode())
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    remove_stale_temporaries(path)
     return path
 
 

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_warn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 from .folder import ImageFolderDataset
+from .io import DatasetError
 from .sampling import EpochSampler
 from .spec import DatasetSpec
 from .synthetic import SyntheticScenes
@@ -32,19 +33,33 @@ def seed_worker(worker_id: int) -> None:
     np.random.seed(seed)
 
 
+def collate(batch: list[dict]) -> dict:
+    """default_collate, with an error naming the items when the images of a batch differ in size."""
+    sizes = {tuple(item["image"].shape) for item in batch}
+    if len(sizes) > 1:
+        shown = ", ".join(f"{item.get('name')} {tuple(item['image'].shape[1:])}" for item in batch)
+        raise DatasetError(f"the images of a batch differ in size ({shown}): set dataset.resize=[H,W] "
+                           "(resize=null keeps each file's size) or batch_size=1; dataset.validate=true "
+                           "lists every file whose size differs")
+    return default_collate(batch)
+
+
 class SceneDataModule(pl.LightningDataModule):
     """Loader settings shared by every dataset. Subclasses implement `make_dataset`.
 
     batch_size: per process (per GPU); val_batch_size defaults to it.
     seed: seeds the order of each epoch and each item's augmentation (see EpochSampler).
+    validate: read and check every file of the datasets when they are set up (PairedDataset.check_files),
+      so a bad file stops the run before training rather than partway through an epoch.
     """
 
     def __init__(self, batch_size: int = 8, val_batch_size: int | None = None, num_workers: int = 2,
-                 pin_memory: bool = True, persistent_workers: bool = True, seed: int = 0):
+                 pin_memory: bool = True, persistent_workers: bool = True, seed: int = 0,
+                 validate: bool = False):
         super().__init__()
         self.batch_size, self.val_batch_size = batch_size, val_batch_size or batch_size
         self.num_workers, self.pin_memory = num_workers, pin_memory
-        self.persistent_workers, self.seed = persistent_workers, seed
+        self.persistent_workers, self.seed, self.validate = persistent_workers, seed, validate
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
 
@@ -64,13 +79,19 @@ class SceneDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None and stage in (None, "fit"):
-            self.train_set = self.make_dataset(train=True)
+            self.train_set = self.checked(self.make_dataset(train=True), self.batch_size)
         if self.val_set is None:
-            self.val_set = self.make_dataset(train=False)
+            self.val_set = self.checked(self.make_dataset(train=False), self.val_batch_size)
         for split in (self.train_set, self.val_set):
             if getattr(split, "skipped", 0):
                 rank_zero_warn(f"{type(self).__name__}: left out {split.skipped} unpaired files "
                                "(skip_unpaired=true)")
+
+    def checked(self, dataset: Dataset, batch_size: int) -> Dataset:
+        """The dataset, after checking every file when `validate` is set (and it has files)."""
+        if self.validate and hasattr(dataset, "check_files"):
+            dataset.check_files(same_size=batch_size > 1)
+        return dataset
 
     def _loader(self, dataset: Dataset, batch_size: int, train: bool) -> DataLoader:
         """The order and augmentation come from an EpochSampler, so they depend only on (seed, epoch)
@@ -82,7 +103,7 @@ class SceneDataModule(pl.LightningDataModule):
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=train,
                           num_workers=workers, pin_memory=self.pin_memory and torch.cuda.is_available(),
                           persistent_workers=self.persistent_workers and workers > 0,
-                          worker_init_fn=seed_worker,
+                          worker_init_fn=seed_worker, collate_fn=collate,
                           generator=torch.Generator().manual_seed(self.seed))
 
     def train_dataloader(self) -> DataLoader:

@@ -8,6 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
 from .io import DatasetError, read_ids, read_image
@@ -47,21 +50,53 @@ class PairedDataset(Dataset):
         other.samples, other.train = [self.samples[i] for i in indices], train
         return other
 
-    def __getitem__(self, key: int | tuple[int, int]) -> dict:
-        """key: an index, or (index, augmentation seed) as EpochSampler yields (see split_key)."""
-        index, generator = split_key(key)
-        s = self.samples[index]
+    def read(self, s: Sample) -> tuple[Image.Image, list[Image.Image]]:
+        """A sample's image and maps (label[, instance]), checked to be of one size."""
         image, label = read_image(s.image), read_ids(s.label)
         maps = [label] + ([read_ids(s.instance, "instance map")] if s.instance else [])
         for path, m in zip([s.label, s.instance], maps):
             if m.size != image.size:
                 raise DatasetError(f"{path} is {m.width}x{m.height} but its image {s.image} is "
                                    f"{image.width}x{image.height}")
-        img, ids = self.transform(image, maps, self.train, generator)
-        item = {"image": img, "label": self.spec.to_class_ids(ids[0], s.label), "name": s.name}
+        return image, maps
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        """key: an index, or (index, augmentation seed) as EpochSampler yields (see split_key)."""
+        index, generator = split_key(key)
+        s = self.samples[index]
+        try:
+            image, maps = self.read(s)
+            img, ids = self.transform(image, maps, self.train, generator)
+            item = {"image": img, "label": self.spec.to_class_ids(ids[0], s.label), "name": s.name}
+        except DatasetError as e:          # found partway through an epoch: say how to find them all first
+            raise DatasetError(f"{e}. To check every file before training: dataset.validate=true") from None
         if s.instance:
             item["instance"] = ids[1]
         return item
+
+    def check_files(self, same_size: bool = False) -> None:
+        """Read every file and check it (readable, image and maps of one size, label values that
+        have a class; with same_size, every image of the size of the first when the transform does
+        not resize): a DatasetError listing the problems, with a progress bar meanwhile."""
+        from rich.progress import track
+
+        problems, first = [], None
+        same_size = same_size and self.transform.resize is None and self.transform.crop is None
+        for s in track(self.samples, description=f"checking {len(self.samples)} samples", transient=True):
+            try:
+                image, maps = self.read(s)
+                self.spec.to_class_ids(torch.from_numpy(np.asarray(maps[0]).astype(np.int64)), s.label)
+                first = first or (s.image, image.size)
+                if same_size and image.size != first[1]:
+                    raise DatasetError(f"{s.image} is {image.width}x{image.height} but {first[0]} is "
+                                       f"{first[1][0]}x{first[1][1]}: with resize=null the images of a "
+                                       "batch need one size (set dataset.resize=[H,W] or batch_size=1)")
+            except DatasetError as e:
+                problems.append(str(e))
+        if problems:
+            shown = "\n  ".join(problems[:20]) + ("\n  ..." if len(problems) > 20 else "")
+            raise DatasetError(f"dataset.validate: {len(problems)} of {len(self.samples)} samples have "
+                               f"problems:\n  {shown}")
 
 
 def pair_by_key(images: dict[str, Path], labels: dict[str, Path], where: str,

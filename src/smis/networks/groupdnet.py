@@ -50,6 +50,25 @@ def check_labels(label: torch.Tensor, num_classes: int) -> None:
                          f"found values in [{low}, {high}]")
 
 
+RANGE_TOLERANCE = 1e-3     # round-off allowed beyond [-1, 1]
+
+
+def check_image(image: torch.Tensor, label: torch.Tensor) -> None:
+    """Clear errors for an image that is not (B,3,H,W) floats in [-1, 1] beside a (B,1,H,W) label
+    map of the same batch and size (one min/max per call)."""
+    if (image.dim() != 4 or image.shape[1] != 3 or not image.dtype.is_floating_point
+            or label.dim() != 4 or image.shape[0] != label.shape[0] or image.shape[2:] != label.shape[2:]):
+        raise ValueError(f"image {image.dtype} {tuple(image.shape)} and label {label.dtype} "
+                         f"{tuple(label.shape)} do not match: expected image (B,3,H,W) floats and "
+                         "label (B,1,H,W) class ids of the same batch size B and size HxW")
+    if image.numel() == 0:
+        return
+    low, high = (float(v) for v in torch.aminmax(image.detach()))
+    if low < -1 - RANGE_TOLERANCE or high > 1 + RANGE_TOLERANCE:
+        raise ValueError(f"image values must lie in [-1, 1]; found values in [{low:.4g}, {high:.4g}] "
+                         "(images in [0, 255]: x / 127.5 - 1; in [0, 1]: x * 2 - 1)")
+
+
 def one_hot(label: torch.Tensor, num_classes: int, dtype=torch.float32) -> torch.Tensor:
     """(B,1,H,W) int64 class ids -> (B,C,H,W) one-hot."""
     check_labels(label, num_classes)
@@ -108,6 +127,7 @@ class GroupDNet(nn.Module):
         result equals the authors' full computation, `encoder(class_crops(image, label, C))`.
         `instance` is accepted for symmetry; the encoder only uses the semantic classes.
         """
+        check_image(image, label)
         check_labels(label, self.config.num_classes)
         _, h, w = self.latent_shape(*image.shape[2:])
         if h * w < 2:
@@ -126,7 +146,9 @@ class GroupDNet(nn.Module):
         return self.generator(self.label_input(label, instance, z.dtype), z)
 
     def discriminate(self, label: torch.Tensor, image: torch.Tensor, instance=None):
-        """-> one (B,1,h,w) logits tensor per discriminator scale."""
+        """label (B,1,H,W) ids, image (B,3,H,W) in [-1,1] -> one (B,1,h,w) logits tensor per
+        discriminator scale."""
+        check_image(image, label)
         return [feats[-1] for feats in self.discriminator_features(label, image, instance)]
 
     def discriminator_features(self, label, image, instance=None):

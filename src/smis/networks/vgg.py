@@ -36,8 +36,9 @@ class VGG19Features(nn.Module):
                 raise FileNotFoundError(
                     f"VGG19 weights not found at {path}. The perceptual loss needs torchvision's "
                     f"ImageNet VGG19 file {VGG19_FILE}: copy it there (it is what "
-                    "torchvision.models.vgg19(weights='IMAGENET1K_V1') downloads) or set the "
-                    "VGG weights path option to where you keep it")
+                    "torchvision.models.vgg19(weights='IMAGENET1K_V1') downloads), set "
+                    "loss.vgg_weights=PATH to where you keep it, or train without the VGG term: "
+                    "loss=no_vgg")
             state = torch.load(path, map_location="cpu", weights_only=True)
             try:
                 vgg.load_state_dict(state)
