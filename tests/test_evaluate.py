@@ -14,7 +14,8 @@ from tests.data_trees import cityscapes_tree
 from tests.weight_files import random_alexnet_file, random_inception_file
 
 KEYS = {"images", "skipped", "fid", "miou", "pixel_accuracy", "per_class_iou", "lpips_diversity", "mcsd",
-        "mocd", "per_class_diversity", "settings"}
+        "mocd", "per_class_diversity", "separation", "pixel_inside", "pixel_outside", "per_class_separation",
+        "recon_l1", "settings"}
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,8 @@ def config(files, run_dir, *overrides):
         f"ckpt={files['ckpt']}", "dataset=synthetic", "dataset.size=[64,128]", "dataset.num_val=4",
         "dataset.batch_size=2", "dataset.num_workers=0", "logger=csv", f"fid.weights={files['inception']}",
         f"fid.stats_dir={run_dir.parent / 'fid'}", f"diversity.lpips_backbone={files['alexnet']}",
-        "diversity.samples=3", "diversity.label_maps=2", "device=cpu", "fid.feature=64",
+        "diversity.samples=3", "diversity.label_maps=2", "separation.samples=2", "separation.label_maps=2",
+        "device=cpu", "fid.feature=64",
         "segmenter={_target_: smis.evaluation.segmenters.torchvision_segmenter, "
         f"model: lraspp_mobilenet_v3_large, num_classes: 8, weights: '{files['segmenter']}'}}", *overrides],
         output_dir=run_dir, config_name="evaluate")
@@ -47,6 +49,11 @@ def test_evaluate_writes_every_metric_and_reuses_real_statistics(files, tmp_path
     assert on_disk["fid"] == pytest.approx(results["fid"]) and results["fid"] > 0
     assert 0 <= results["miou"] <= 1 and 0 <= results["pixel_accuracy"] <= 1
     assert results["lpips_diversity"] > 0 and results["mcsd"] > 0 and results["mocd"] >= 0
+    assert results["pixel_inside"] > 0 and results["separation"] == pytest.approx(
+        results["pixel_outside"] / results["pixel_inside"])
+    assert results["per_class_separation"] and set(results["per_class_separation"]) <= {
+        "sky", "grass", "road", "building", "tree", "car", "water", "rock"}
+    assert 0 < results["recon_l1"] < 2
     assert set(results["per_class_diversity"]) <= {"sky", "grass", "road", "building", "tree", "car",
                                                     "water", "rock"}
     assert "| fid |" in (tmp_path / "first" / "metrics.md").read_text()

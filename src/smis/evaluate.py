@@ -33,11 +33,13 @@ from .data.spec import DatasetSpec
 from .evaluation.confusion import ConfusionMatrix
 from .evaluation.diversity import class_diversity, load_lpips, mean_pairwise_lpips, summarize
 from .evaluation.fid import FID, real_stats_path
+from .evaluation.separation import class_separation, summarize_separation
 from .evaluation.weights import MissingWeightsError
+from .latents import LatentLayout
 from .utils import ProgressLog, atomic_write_text, finish_wandb, instantiate_all, pick_device, repeat
 from .visualize import to_pil
 
-METRICS = ("fid", "miou", "lpips", "mcsd")
+METRICS = ("fid", "miou", "lpips", "mcsd", "separation")
 
 
 class EvaluationError(ValueError):
@@ -55,7 +57,8 @@ def json_safe(value):
 
 def markdown_table(results: dict) -> str:
     lines = ["| metric | value |", "|---|---|"]
-    for key in ("fid", "miou", "pixel_accuracy", "lpips_diversity", "mcsd", "mocd", "images"):
+    for key in ("fid", "miou", "pixel_accuracy", "lpips_diversity", "mcsd", "mocd", "separation",
+                "pixel_inside", "pixel_outside", "recon_l1", "images"):
         if results.get(key) is not None:
             value = results[key]
             lines.append(f"| {key} | {value:.4f} |" if isinstance(value, float) else f"| {key} | {value} |")
@@ -66,6 +69,11 @@ def markdown_table(results: dict) -> str:
         lines += ["", "| class | CSD | OCD | label maps |", "|---|---|---|---|"]
         lines += [f"| {name} | {d['csd']:.4f} | {d['ocd']:.4f} | {d['images']} |"
                   for name, d in results["per_class_diversity"].items()]
+    if results.get("per_class_separation"):
+        lines += ["", "| class | pixel change inside | outside (beyond the band) | label maps |",
+                  "|---|---|---|---|"]
+        lines += [f"| {name} | {d['inside']:.4f} | {d['outside']:.4f} | {d['images']} |"
+                  for name, d in results["per_class_separation"].items()]
     return "\n".join(lines) + "\n"
 
 
@@ -146,6 +154,9 @@ class Evaluator:
         with weights_option("diversity.lpips_backbone"):
             self.lpips = load_lpips(cfg.diversity.lpips_backbone, device) if wants_lpips else None
         self.pairwise, self.per_image_classes, self.maps_done = [], [], 0
+        # pixel-space control (separation) and the encoded codes' reconstruction error
+        self.separation_generator = torch.Generator(device=device).manual_seed(cfg.seed + 2)
+        self.per_image_separation, self.recon_sum = [], 0.0
 
     def codes(self, image, label):
         if self.cfg.latent == "encoded":
@@ -181,7 +192,29 @@ class Evaluator:
             if self.lpips is None or self.maps_done >= self.cfg.diversity.label_maps:
                 break
             self.diversity(label[i:i + 1], None if instance is None else instance[i:i + 1])
+        if "separation" in self.cfg.metrics:
+            self.control(image, label, instance)
         return fake
+
+    def control(self, image, label, instance) -> None:
+        """Reconstruction L1 of the encoded codes for every image; per-class pixel separation for
+        the first `separation.label_maps` label maps."""
+        mu, _ = self.net.encode(image, label)
+        recon = self.net.decode(label, mu, instance)
+        self.recon_sum += float((recon - image).abs().mean((1, 2, 3)).sum())
+        c = self.cfg.separation
+        for i in range(image.shape[0]):
+            if len(self.per_image_separation) >= c.label_maps:
+                break
+            inst = repeat(instance, i, c.samples)
+
+            def decode(labels, z, inst=inst):
+                return self.net.decode(labels, z, inst)
+            z = self.net.sample_z(1, *image.shape[2:], generator=self.separation_generator,
+                                  device=self.device)
+            self.per_image_separation.append(class_separation(
+                decode, LatentLayout.of(self.net), label[i:i + 1], z, c.samples, self.separation_generator,
+                c.band, c.min_area))
 
     def diversity(self, label, instance) -> None:
         """LPIPS diversity and the class-specific diversities of one label map."""
@@ -216,6 +249,12 @@ class Evaluator:
             out["mcsd"], out["mocd"] = summary["mCSD"], summary["mOCD"]
             out["per_class_diversity"] = {self.names[c]: values
                                           for c, values in summary["per_class"].items()}
+        if "separation" in self.cfg.metrics and images:
+            summary = summarize_separation(self.per_image_separation)
+            out["separation"] = summary["separation"]
+            out["pixel_inside"], out["pixel_outside"] = summary["inside"], summary["outside"]
+            out["per_class_separation"] = {self.names[c]: v for c, v in summary["per_class"].items()}
+            out["recon_l1"] = self.recon_sum / images
         return out
 
 
