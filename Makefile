@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m smis.demo
 
+# the studio web page (http://127.0.0.1:8765/) for the demo model; other models: STUDIO_ARGS="--model PATH"
+.PHONY: studio
+studio: $(STAMP)
+	$(PY) -m smis.studio $(STUDIO_ARGS)
+
 test: $(STAMP)
 	$(PY) -m pytest
 

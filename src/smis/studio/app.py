@@ -1,0 +1,328 @@
+"""The studio's web layer: a FastAPI app whose handlers only call `Studio` (session.py), which
+only calls `smis.Synthesizer`. JSON in, JSON out (images as PNG data URLs); errors are
+{"error": message, "field": the control that caused it} with a 4xx status.
+
+    GET  /                                        the page (static/index.html; static/ holds the rest)
+    GET  /api/info                                model, size, classes and palette, examples, limits
+    POST /api/sessions                            {"example": 0, "seed": 0} -> a new session
+    GET  /api/sessions/{sid}                      the state, the image and the label map
+    PUT  /api/sessions/{sid}/label/ids            body: H*W class ids (uint8; uint16 LE beyond 256 classes)
+    POST /api/sessions/{sid}/label                multipart file: a label map (grey ids, palette or colours)
+    POST /api/sessions/{sid}/example              {"index": i}: an example layout
+    GET  /api/sessions/{sid}/label.png?kind=ids   the label map (kind=ids: grey file values; colour)
+    GET  /api/sessions/{sid}/image.png            the generated image
+    GET  /api/sessions/{sid}/codes                the codes file (Codes.save)
+    POST /api/sessions/{sid}/codes                multipart file: a codes file to load
+    POST /api/sessions/{sid}/classes/{c}/look     {"seed": n | null}: re-draw class c only
+    POST /api/sessions/{sid}/classes/{c}/lock     {"locked": true}
+    POST /api/sessions/{sid}/classes/{c}/morph    {"t": 0..1}: between c's previous and current look
+    POST /api/sessions/{sid}/classes/{c}/take-look   c's look from the reference
+    POST /api/sessions/{sid}/shuffle              {"seed": n | null}: every unlocked class re-drawn
+    POST /api/sessions/{sid}/region               {"x", "y", "radius", "seed"}: local re-draw
+    POST /api/sessions/{sid}/reference            multipart photo + label: the reference look
+    POST /api/sessions/{sid}/reference/example    {"index": i}: an example scene as the reference
+    GET  /api/examples/{i}/label.png, /photo.png  the example scenes (thumbnails)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from .session import MAX_SEED, Studio, StudioError
+
+STATIC = Path(__file__).parent / "static"
+LOCAL_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
+CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+       "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+       "form-action 'none'")
+log = logging.getLogger("smis.studio")
+Upload = Annotated[UploadFile, File()]
+
+
+class NewSession(BaseModel):
+    example: int | None = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+
+
+class Seed(BaseModel):
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
+
+
+class Lock(BaseModel):
+    locked: bool
+
+
+class Morph(BaseModel):
+    t: float = Field(ge=0, le=1)
+
+
+class Region(BaseModel):
+    x: int
+    y: int
+    radius: float = Field(24.0, ge=1)
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
+
+
+class Index(BaseModel):
+    index: int
+
+
+class TooLarge(HTTPException):
+    def __init__(self, limit: int):
+        super().__init__(413, f"the request is larger than {limit} bytes")
+
+
+class Guard:
+    """Pure ASGI middleware: refuses request bodies over `max_bytes` (by Content-Length, and while
+    they stream in), and adds security headers (a content security policy: nothing from elsewhere)."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            status, message = (400, "bad Content-Length") if not length.isdigit() else \
+                (413, f"the request is larger than {self.max_bytes} bytes")
+            return await JSONResponse({"error": message, "field": None}, status)(scope, receive, send)
+        received = 0
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise TooLarge(self.max_bytes)
+            return message
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
+                            (b"content-security-policy", CSP.encode()), (b"cache-control", b"no-store")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, limited_receive, send_with_headers)
+
+
+def create_app(studio: Studio, allowed_hosts: list[str] | None = None) -> FastAPI:
+    """The app for one Studio. allowed_hosts: the Host headers accepted (None: any; the command
+    line passes the loopback names when it binds 127.0.0.1, against DNS rebinding)."""
+    app = FastAPI(title="smis studio", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.studio = studio
+    limit = studio.limits.max_bytes
+    if allowed_hosts:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
+    app.add_middleware(Guard, max_bytes=2 * limit + 64 * 1024)          # two files (reference) + form
+
+    @app.exception_handler(StudioError)
+    async def studio_error(request: Request, e: StudioError):
+        return JSONResponse({"error": e.message, "field": e.field}, e.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, e: RequestValidationError):
+        errors = e.errors()
+        first = errors[0] if errors else {}
+        if first.get("type") == "json_invalid":
+            return JSONResponse({"error": "the request body is not valid JSON", "field": None}, 422)
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        message = f"{where}: {first.get('msg', 'invalid request')}" if where else first.get("msg", "invalid")
+        return JSONResponse({"error": message, "field": None}, 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, e: StarletteHTTPException):
+        return JSONResponse({"error": str(e.detail), "field": None}, e.status_code, headers=e.headers)
+
+    async def call(fn, *args, **kwargs):
+        """Run a Studio method on the studio's model thread (one call at a time, in order; the
+        event loop stays free); anything unexpected is a 500 with a message, and the server carries on."""
+        try:
+            return await asyncio.wrap_future(studio.submit(fn, *args, **kwargs))
+        except StudioError:
+            raise
+        except Exception as e:                                      # a bug, not a bad request
+            log.exception("studio: %s failed", getattr(fn, "__name__", fn))
+            raise StudioError(f"internal error: {type(e).__name__}: {e}", 500) from None
+
+    async def upload(file: UploadFile, field: str) -> bytes:
+        data = await file.read(limit + 1)
+        if len(data) > limit:
+            raise StudioError(f"the file is larger than {limit} bytes", 413, field)
+        return data
+
+    def png(data: bytes, filename: str | None = None) -> Response:
+        headers = {"content-disposition": f'attachment; filename="{filename}"'} if filename else None
+        return Response(data, media_type="image/png", headers=headers)
+
+    # --- page and model ---------------------------------------------------------------------
+    @app.get("/", include_in_schema=False)
+    async def index():
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/api/info")
+    async def info():
+        return studio.info()
+
+    @app.get("/api/examples/{index}/{kind}.png")
+    async def example_png(index: int, kind: str):
+        if kind not in ("label", "photo"):
+            raise StudioError(f"no example picture {kind!r}: label or photo", 404, "example")
+        return png(await call(studio.example_png, index, kind))
+
+    # --- sessions ---------------------------------------------------------------------------
+    @app.post("/api/sessions")
+    async def new_session(body: NewSession | None = None):
+        body = body or NewSession()
+        return await call(studio.new_session, body.example, body.seed)
+
+    @app.get("/api/sessions/{sid}")
+    async def state(sid: str):
+        return await call(studio.state, sid)
+
+    @app.put("/api/sessions/{sid}/label/ids")
+    async def label_ids(sid: str, request: Request):
+        data = await request.body()
+        return await call(studio.set_label_ids, sid, data)
+
+    @app.post("/api/sessions/{sid}/label")
+    async def label_file(sid: str, file: Upload):
+        data = await upload(file, "label")
+        return await call(studio.set_label_file, sid, data, file.filename or "label map")
+
+    @app.post("/api/sessions/{sid}/example")
+    async def example(sid: str, body: Index):
+        return await call(studio.load_example, sid, body.index)
+
+    @app.get("/api/sessions/{sid}/label.png")
+    async def label_png(sid: str, kind: str = "ids"):
+        data = await call(studio.label_png, sid, kind)
+        return png(data, "label.png" if kind == "ids" else "label_colour.png")
+
+    @app.get("/api/sessions/{sid}/image.png")
+    async def image_png(sid: str):
+        return png(await call(studio.image_png, sid), "image.png")
+
+    @app.get("/api/sessions/{sid}/codes")
+    async def codes(sid: str):
+        data = await call(studio.codes_file, sid)
+        return Response(data, media_type="application/octet-stream",
+                        headers={"content-disposition": 'attachment; filename="studio.codes"'})
+
+    @app.post("/api/sessions/{sid}/codes")
+    async def load_codes(sid: str, file: Upload):
+        data = await upload(file, "codes")
+        return await call(studio.load_codes, sid, data)
+
+    # --- looks ------------------------------------------------------------------------------
+    @app.post("/api/sessions/{sid}/classes/{c}/look")
+    async def look(sid: str, c: int, body: Seed | None = None):
+        return await call(studio.new_look, sid, c, (body or Seed()).seed)
+
+    @app.post("/api/sessions/{sid}/classes/{c}/lock")
+    async def lock(sid: str, c: int, body: Lock):
+        return await call(studio.set_lock, sid, c, body.locked)
+
+    @app.post("/api/sessions/{sid}/classes/{c}/morph")
+    async def morph(sid: str, c: int, body: Morph):
+        return await call(studio.morph, sid, c, body.t)
+
+    @app.post("/api/sessions/{sid}/classes/{c}/take-look")
+    async def take_look(sid: str, c: int):
+        return await call(studio.take_look, sid, c)
+
+    @app.post("/api/sessions/{sid}/shuffle")
+    async def shuffle(sid: str, body: Seed | None = None):
+        return await call(studio.shuffle, sid, (body or Seed()).seed)
+
+    @app.post("/api/sessions/{sid}/region")
+    async def region(sid: str, body: Region):
+        return await call(studio.redraw_region, sid, body.x, body.y, body.radius, body.seed)
+
+    @app.post("/api/sessions/{sid}/reference")
+    async def reference(sid: str, photo: Upload, label: Upload):
+        photo_data = await upload(photo, "reference-photo")
+        label_data = await upload(label, "reference-label")
+        return await call(studio.set_reference, sid, photo_data, label_data, photo.filename or "your photo")
+
+    @app.post("/api/sessions/{sid}/reference/example")
+    async def reference_example(sid: str, body: Index):
+        return await call(studio.reference_example, sid, body.index)
+
+    return app
+
+
+class BackgroundServer:
+    """A real uvicorn serving `app` from a thread on host:port (0: a free port), for tests,
+    benchmarks and screenshots:
+
+        with BackgroundServer(app) as url: ...
+    """
+
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0):
+        import uvicorn
+
+        self.sock = bind(host, port)
+        self.url = f"http://{url_host(host)}:{self.sock.getsockname()[1]}/"
+        self.server = uvicorn.Server(server_config(app))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the studio server did not start")
+            time.sleep(0.02)
+        return self.url
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()
+
+
+def server_config(app, max_connections: int = 64):
+    """uvicorn's settings: quiet, and at most `max_connections` at once (503 beyond), so a burst
+    of requests queues a bounded amount of work."""
+    import uvicorn
+
+    return uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                          limit_concurrency=max_connections)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port (port 0: a free one), so the URL is known before serving."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)       # accepted sockets inherit it
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_host(host: str) -> str:
+    if host in ("0.0.0.0", "::"):
+        return "127.0.0.1" if host == "0.0.0.0" else "[::1]"
+    return f"[{host}]" if ":" in host else host

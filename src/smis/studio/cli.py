@@ -1,0 +1,132 @@
+"""`python -m smis.studio` (and `make studio`): serve the studio page for one model.
+
+    python -m smis.studio                                  # the demo model (`make demo` writes it)
+    python -m smis.studio --model path/to/model.pt --port 8765
+    python -m smis.studio --model checkpoints/cityscapes_smis --dataset cityscapes --device cuda
+
+--model synthetic is the pretrained synthetic model when this smis ships one
+(`smis.load_pretrained("synthetic")`); until then it is the demo model, results/demo/training/model.pt.
+The server binds 127.0.0.1 (this machine only) unless --host says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+DEMO_MODEL = Path("results/demo/training/model.pt")
+
+
+class ModelError(Exception):
+    pass
+
+
+def load_synthesizer(model: str | None, device: str = "auto", dataset: str | None = None):
+    """-> (Synthesizer, a description for the page). model: None or "synthetic" (the shipped
+    pretrained model when there is one, else the demo model), or a model file / the authors' folder."""
+    import smis
+
+    if model in (None, "synthetic"):
+        load_pretrained = getattr(smis, "load_pretrained", None)
+        if load_pretrained is not None:
+            return as_synthesizer(load_pretrained("synthetic"), device), "pretrained synthetic model"
+        if not DEMO_MODEL.is_file():
+            shipped = ("" if model is None else
+                       "this version of smis ships no pretrained synthetic model (smis.load_pretrained); ")
+            raise ModelError(f"{shipped}model file {DEMO_MODEL} not found (looked in {Path.cwd()}): run "
+                             "`make demo` to train it (a few minutes on a CPU), or pass --model PATH")
+        path = DEMO_MODEL
+    else:
+        path = Path(model)
+        if not path.exists():
+            raise ModelError(f"model file {path} not found: pass an smis model file (a run's model.pt, "
+                             "`python -m smis.convert` output), a training checkpoint, or the authors' "
+                             "folder with --dataset; or run `make demo` and leave --model out")
+    return smis.Synthesizer.load(path, device=device, dataset=dataset), str(path)
+
+
+def as_synthesizer(obj, device):
+    """What load_pretrained returns (a Synthesizer, a GroupDNet or a path) -> a Synthesizer."""
+    import smis
+
+    if isinstance(obj, smis.Synthesizer):
+        return obj
+    if isinstance(obj, smis.GroupDNet):
+        return smis.Synthesizer(obj, device=device)
+    return smis.Synthesizer.load(obj, device=device)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m smis.studio", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=None,
+                   help=f"a model file, the authors' folder (with --dataset), or 'synthetic' (default: "
+                        f"the pretrained synthetic model when shipped, else {DEMO_MODEL})")
+    p.add_argument("--dataset", default=None,
+                   help="for the authors' folder: deepfashion, cityscapes or ade20k")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8765, help="port (0: a free one); default 8765")
+    p.add_argument("--device", default="auto", help="auto (CUDA when there is one), cpu, cuda, cuda:1 ...")
+    p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=None,
+                   help="label-map size, multiples of 64 (default: the model's native size)")
+    p.add_argument("--max-sessions", type=int, default=32, help="sessions kept (the oldest is evicted)")
+    p.add_argument("--max-upload-mb", type=float, default=8.0, help="largest uploaded file, MiB")
+    p.add_argument("--max-pixels", type=int, default=4096 * 4096, help="largest uploaded image, pixels")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for the model (default: PyTorch's; 1 is often faster on a busy machine)")
+    p.add_argument("--open", action="store_true", help="open the page in a web browser")
+    return p.parse_args(argv)
+
+
+def build(args):
+    """-> (Studio, app) for parsed arguments (also used by the screenshot command)."""
+    try:
+        import uvicorn  # noqa: F401
+
+        from .app import LOCAL_HOSTS, create_app
+    except ImportError as e:
+        raise ModelError(f"the studio needs FastAPI and uvicorn ({e.name} is missing): "
+                         "pip install -e '.[studio]'") from None
+    from .session import Limits, Studio
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    synth, description = load_synthesizer(args.model, args.device, args.dataset)
+    limits = Limits(max_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
+                    max_sessions=args.max_sessions)
+    size = tuple(args.size) if args.size else None
+    studio = Studio(synth, size=size, limits=limits, description=description)
+    hosts = LOCAL_HOSTS if args.host in LOCAL_HOSTS else None
+    return studio, create_app(studio, allowed_hosts=hosts)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    try:
+        studio, app = build(args)
+    except (ModelError, FileNotFoundError, ValueError) as e:
+        sys.exit(f"smis studio: {e}")
+    import uvicorn
+
+    from .app import bind, server_config, url_host
+
+    try:
+        sock = bind(args.host, args.port)
+    except OSError as e:
+        sys.exit(f"smis studio: cannot listen on {args.host}:{args.port} ({e.strerror}); try --port 0")
+    url = f"http://{url_host(args.host)}:{sock.getsockname()[1]}/"
+    H, W = studio.size
+    print(f"smis studio: {url}  ({studio.description}: {studio.spec.name}, {studio.num_classes} classes, "
+          f"{H}x{W}, {studio.synth.device}; Ctrl+C stops it)", flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"  note: bound to {args.host}, so other machines can reach it; there is no login", flush=True)
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(url)
+    server = uvicorn.Server(server_config(app))
+    server.run(sockets=[sock])
