@@ -84,4 +84,5 @@ def test_evaluate_config_composes_with_every_dataset():
         cfg = compose_config([f"dataset={option}", "++dataset.root=/data", "ckpt=model.pt"],
                              Path("/tmp/run"), config_name="evaluate")
         assert cfg.dataset._target_ == "smis.data." + MODULES[option]
-        assert set(cfg.metrics) == {"fid", "miou", "lpips", "mcsd"} and cfg.fid.feature == 2048
+        assert set(cfg.metrics) == {"fid", "miou", "lpips", "mcsd", "separation"}
+        assert cfg.protocol.fid.feature == 2048 and cfg.fid.feature is None   # null: the protocol's

@@ -2,6 +2,7 @@
 (nothing is downloaded); FID is checked against torch-fidelity's own implementation."""
 
 import math
+import types
 
 import pytest
 import torch
@@ -143,8 +144,10 @@ class PaintByClass:
     """A GroupDNet-like decoder: each class region gets a colour from its own code only,
     colour_j = tanh(mean of channel 8c+j), j = 0..2, plus a fixed texture; `ignore` gets a fixed colour."""
 
-    def __init__(self, ignore=None):
+    def __init__(self, ignore=None, num_classes=3):
         self.ignore = ignore
+        # what class_diversity reads of a GroupDNet: its latent layout (8 channels per class)
+        self.config = types.SimpleNamespace(num_classes=num_classes, latent_per_class=8)
 
     def decode(self, label, z, instance=None):
         b, _, h, w = label.shape

@@ -306,11 +306,12 @@ def test_torchvision_segmenter(tmp_path):
         torchvision_segmenter(model=name, num_classes=19, weights=tmp_path / "missing.pth")
 
 
-def test_evaluate_config_names_each_builder_by_target():
+def test_evaluate_protocols_name_each_builder_by_target():
     from omegaconf import OmegaConf
 
     from smis.config import CONFIG_DIR
 
-    segmenters = OmegaConf.load(CONFIG_DIR / "evaluate.yaml").segmenters
-    assert segmenters.cityscapes._target_ == "smis.evaluation.segmenters.drn_d_105"
-    assert segmenters.ade20k._target_ == "smis.evaluation.segmenters.upernet101"
+    for preset in sorted((CONFIG_DIR / "protocol").glob("*.yaml")):   # segmenters live in the protocols
+        datasets = OmegaConf.load(preset).datasets
+        assert datasets.cityscapes.segmenter._target_ == "smis.evaluation.segmenters.drn_d_105", preset.name
+        assert datasets.ade20k.segmenter._target_ == "smis.evaluation.segmenters.upernet101", preset.name

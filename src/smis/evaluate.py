@@ -2,11 +2,14 @@
 
     python -m smis.evaluate ckpt=logs/train/runs/DATE/model.pt dataset=cityscapes dataset.root=...
     python -m smis.evaluate ckpt=cityscapes.pt dataset=cityscapes dataset.root=... metrics=[fid,miou]
+    python -m smis.evaluate ckpt=... dataset=cityscapes dataset.root=... protocol=spade
 
 Streams the split once in batches: each label map is decoded from a random code (or its image's
 encoded code with latent=encoded) and feeds FID, the segmenter's confusion matrix, and, for the
-first `diversity.label_maps` maps, LPIPS diversity and mCSD / mOCD. Writes metrics.json and
-metrics.md into the run folder and logs the numbers. `evaluate(cfg)` is what tests call.
+first `diversity.label_maps` maps, LPIPS diversity and mCSD / mOCD. FID and segmentation follow the
+protocol preset (`protocol=NAME`, configs/protocol/, smis.evaluation.protocol); metrics.json records
+it under settings.protocol. Writes metrics.json and metrics.md into the run folder and logs the
+numbers. `evaluate(cfg)` is what tests call.
 """
 
 from __future__ import annotations
@@ -33,6 +36,16 @@ from .data.spec import DatasetSpec
 from .evaluation.confusion import ConfusionMatrix
 from .evaluation.diversity import class_diversity, load_lpips, mean_pairwise_lpips, summarize
 from .evaluation.fid import FID, real_stats_path
+from .evaluation.protocol import (
+    IgnoredPixels,
+    ProtocolError,
+    check_protocol,
+    file_digest,
+    predict,
+    resolve,
+    segmentation_batch,
+    segmentation_scores,
+)
 from .evaluation.separation import class_separation, summarize_separation
 from .evaluation.weights import MissingWeightsError
 from .latents import LatentLayout
@@ -55,8 +68,25 @@ def json_safe(value):
     return value
 
 
+def protocol_lines(results: dict) -> tuple[str, list[str]]:
+    """The table header's value column (naming the protocol) and the lines under the table: deviations from
+    the protocol and the numbers it is meant to reproduce."""
+    protocol = results.get("settings", {}).get("protocol")
+    if not protocol:
+        return "value", []
+    notes = [f"Deviation from protocol {protocol['name']}: {d}" for d in protocol.get("deviations", [])]
+    dataset = protocol.get("applied", {}).get("dataset")
+    published = (protocol.get("published") or {}).get(dataset)
+    if published:
+        shown = ", ".join(f"{k} {v}" for k, v in published.items())
+        notes.append(f"Published with protocol {protocol['name']} on {dataset}: {shown} (mIoU and accuracy "
+                     "in percent; checkable only with the real dataset and metric weights)")
+    return f"value (protocol {protocol['name']})", notes
+
+
 def markdown_table(results: dict) -> str:
-    lines = ["| metric | value |", "|---|---|"]
+    header, notes = protocol_lines(results)
+    lines = [f"| metric | {header} |", "|---|---|"]
     for key in ("fid", "miou", "pixel_accuracy", "lpips_diversity", "mcsd", "mocd", "separation",
                 "pixel_inside", "pixel_outside", "recon_l1", "images"):
         if results.get(key) is not None:
@@ -74,6 +104,8 @@ def markdown_table(results: dict) -> str:
                   "|---|---|---|---|"]
         lines += [f"| {name} | {d['inside']:.4f} | {d['outside']:.4f} | {d['images']} |"
                   for name, d in results["per_class_separation"].items()]
+    if notes:
+        lines += ["", *notes]
     return "\n".join(lines) + "\n"
 
 
@@ -88,6 +120,14 @@ def check_settings(cfg: DictConfig) -> None:
     n = cfg.max_images
     if n is not None and not (isinstance(n, int) and not isinstance(n, bool) and n > 0):
         raise EvaluationError(f"max_images={n!r}: expected a positive integer, or null for the whole split")
+    try:
+        check_protocol(cfg.protocol)
+    except ProtocolError as e:
+        raise EvaluationError(str(e)) from None
+    split = cfg.protocol.fid.reference_split
+    if "fid" in cfg.metrics and split is not None and "val_split" not in cfg.dataset:
+        raise EvaluationError(f"protocol {cfg.protocol.name} takes FID's real images from split '{split}', "
+                              f"but dataset {cfg.dataset.get('_target_')} has no val_split option to read it")
 
 
 def check_model_fits(cfg: DictConfig, net, spec: DatasetSpec) -> None:
@@ -124,32 +164,24 @@ class Evaluator:
     def __init__(self, cfg: DictConfig, net, spec: DatasetSpec, device: torch.device):
         self.cfg, self.net, self.device, self.spec = cfg, net, device, spec
         self.names, self.skipped = spec.names, {}
+        try:
+            self.protocol = resolve(cfg, spec.name)            # what this run pins, and its deviations
+        except ProtocolError as e:
+            raise EvaluationError(str(e)) from None
         # separate streams: the images FID and mIoU see do not depend on which metrics run
         self.generator = torch.Generator(device=device).manual_seed(cfg.seed)
         self.diversity_generator = torch.Generator(device=device).manual_seed(cfg.seed + 1)
         self.fid = None
         if "fid" in cfg.metrics:
+            rules = self.protocol.fid
             with weights_option("fid.weights"):
-                self.fid = FID(cfg.fid.weights, device=device, feature=cfg.fid.feature)
-        self.fid_stats: Path | None = None
-        self.reuse_real = False                   # True once cached real statistics are loaded
-        self.segmenter = self.confusion = None
-        segmenter = cfg.segmenter or cfg.segmenters.get(spec.name)
+                self.fid = FID(cfg.fid.weights, device=device, feature=rules["feature"],
+                               resize=rules["resize"], quantize=rules["quantize"])
+        self.fid_stats: Path | None = None        # where to save the real statistics at the end
+        self.real_in_loop = True                  # False once cached or reference-split statistics are in
+        self.segmenter = self.confusion = self.ignored = None
         if "miou" in cfg.metrics:
-            if segmenter is None:
-                self.skipped["miou"] = (f"no segmenter for dataset '{spec.name}': set "
-                                        "segmenter={_target_: ..., weights: ...} or "
-                                        f"segmenters.{spec.name}={{_target_: ..., weights: ...}}")
-            else:
-                option = "segmenter" if cfg.segmenter else f"segmenters.{spec.name}"
-                option += ".weights_dir" if "weights_dir" in segmenter else ".weights"
-                with weights_option(option):
-                    self.segmenter = instantiate(segmenter).to(device).eval()
-                if self.segmenter.num_classes != spec.num_eval_classes:
-                    raise EvaluationError(
-                        f"the segmenter predicts {self.segmenter.num_classes} classes but {spec.name} is "
-                        f"scored on {spec.num_eval_classes} ({', '.join(spec.eval_names[:5])}, ...)")
-                self.confusion = ConfusionMatrix(self.segmenter.num_classes, self.segmenter.ignore_index)
+            self.load_segmenter()
         wants_lpips = {"lpips", "mcsd"} & set(cfg.metrics)
         with weights_option("diversity.lpips_backbone"):
             self.lpips = load_lpips(cfg.diversity.lpips_backbone, device) if wants_lpips else None
@@ -158,36 +190,78 @@ class Evaluator:
         self.separation_generator = torch.Generator(device=device).manual_seed(cfg.seed + 2)
         self.per_image_separation, self.recon_sum = [], 0.0
 
+    def load_segmenter(self) -> None:
+        spec, name = self.protocol.segmenter, self.spec.name
+        if spec is None:
+            self.skipped["miou"] = (f"no segmenter for dataset '{name}': set segmenter={{_target_: ..., "
+                                    f"weights: ...}} or segmenters.{name}={{_target_: ..., weights: ...}} "
+                                    f"(protocol {self.protocol.name} names none)")
+            return
+        with weights_option(self.protocol.segmenter_option):
+            self.segmenter = instantiate(spec).to(self.device).eval()
+        if self.segmenter.num_classes != self.spec.num_eval_classes:
+            raise EvaluationError(
+                f"the segmenter predicts {self.segmenter.num_classes} classes but {name} is "
+                f"scored on {self.spec.num_eval_classes} ({', '.join(self.spec.eval_names[:5])}, ...)")
+        self.confusion = ConfusionMatrix(self.segmenter.num_classes, self.segmenter.ignore_index)
+        self.ignored = IgnoredPixels(self.segmenter.num_classes, self.segmenter.ignore_index)
+
     def codes(self, image, label):
         if self.cfg.latent == "encoded":
             return self.net.encode(image, label)[0]
         return self.net.sample_z(image.shape[0], *image.shape[2:], generator=self.generator,
                                  device=self.device)
 
-    def start(self, image: torch.Tensor, data_key: str) -> None:
-        """First batch: reuse the real statistics cached for this data (`data_key`: the dataset's
-        options and split) and image size. Only whole splits are cached (not max_images runs)."""
-        if self.fid is not None and self.cfg.max_images is None:
-            H, W = image.shape[2:]
-            self.fid_stats = real_stats_path(self.cfg.fid.stats_dir, self.spec.name, data_key, H, W,
-                                             self.cfg.fid.feature)
-            self.reuse_real = self.fid.load_real_stats(self.fid_stats)
+    def start(self, image: torch.Tensor, dataset_cfg: DictConfig) -> None:
+        """First batch: the real statistics. Cached ones for this data (the dataset's options and split),
+        size, layer and pipeline are reused; a reference split other than the evaluated one is read whole now;
+        otherwise each batch's real images are added. Partial runs (a number of images) are not cached."""
+        if self.fid is None:
+            return
+        H, W = self.protocol.fid["size"] or image.shape[2:]
+        split = self.protocol.fid["reference_split"]
+        own = split is None or split == dataset_cfg.get("val_split", "val")
+        reference = dataset_cfg if own else reference_dataset(dataset_cfg, split)
+        path = None
+        if not own or self.protocol.images is None:
+            path = real_stats_path(self.cfg.fid.stats_dir, self.spec.name, data_key(reference), H, W,
+                                   self.fid.feature, self.fid.resize)
+        loaded = path is not None and self.fid.load_real_stats(path)
+        if not own and not loaded:
+            self.add_reference(reference)
+        self.real_in_loop = own and not loaded
+        self.fid_stats = None if loaded else path
+
+    def add_reference(self, dataset_cfg: DictConfig) -> None:
+        """The real statistics from every image of another split (as the dataset loads it for evaluation)."""
+        datamodule = instantiate(dataset_cfg)
+        datamodule.setup("validate")
+        for batch in datamodule.val_dataloader():
+            self.fid.update(self.fid_view(batch["image"].to(self.device)), real=True)
+
+    def fid_view(self, images: torch.Tensor) -> torch.Tensor:
+        """The images FID sees: at the protocol's FID size if it names one (bicubic with antialiasing, as PIL
+        resizes), else as generated / loaded."""
+        size = self.protocol.fid["size"]
+        if size is None or tuple(images.shape[2:]) == tuple(size):
+            return images
+        return F.interpolate(images, size=tuple(size), mode="bicubic", align_corners=False,
+                             antialias=True).clamp(-1, 1)
 
     @torch.no_grad()
     def update(self, image, label, instance) -> torch.Tensor:
         fake = self.net.decode(label, self.codes(image, label), instance)      # (B,3,H,W)
         if self.fid is not None:
-            if not self.reuse_real:
-                self.fid.update(image, real=True)
-            self.fid.update(fake, real=False)
+            if self.real_in_loop:
+                self.fid.update(self.fid_view(image), real=True)
+            self.fid.update(self.fid_view(fake), real=False)
         if self.confusion is not None:
-            seg_in, seg_label = fake, label
-            if self.cfg.segmentation_size:                 # e.g. [1024, 2048]: segment upsampled images
-                size = tuple(self.cfg.segmentation_size)
-                seg_in = F.interpolate(fake, size=size, mode="bilinear", align_corners=False)
-                seg_label = F.interpolate(label.float(), size=size, mode="nearest").long()
-            pred = self.segmenter.predict(seg_in)                               # (B,H,W)
-            self.confusion.update(pred, self.spec.ground_truth(seg_label, self.segmenter.ignore_index))
+            rules = self.protocol.segmentation
+            seg_in, seg_label = segmentation_batch(fake, label, rules)         # quantised, resized
+            pred = predict(self.segmenter, seg_in, rules)                       # (B,H,W)
+            target = self.spec.ground_truth(seg_label, self.segmenter.ignore_index)
+            self.confusion.update(pred, target)
+            self.ignored.update(pred, target)
         for i in range(image.shape[0]):
             if self.lpips is None or self.maps_done >= self.cfg.diversity.label_maps:
                 break
@@ -233,14 +307,14 @@ class Evaluator:
     def results(self, images: int) -> dict:
         out: dict = {"images": images, "skipped": self.skipped}
         if self.fid is not None:
-            if self.fid_stats is not None and not self.reuse_real:
+            if self.fid_stats is not None:
                 self.fid.save_real_stats(self.fid_stats)
             out["fid"] = float(self.fid.compute())
         if self.confusion is not None:
-            out["miou"] = float(self.confusion.miou())
-            out["pixel_accuracy"] = float(self.confusion.pixel_accuracy())
+            scores = segmentation_scores(self.confusion, self.ignored, self.protocol.segmentation)
+            out["miou"], out["pixel_accuracy"] = scores["miou"], scores["pixel_accuracy"]
             names = self.spec.eval_names
-            out["per_class_iou"] = {names[c]: float(v) for c, v in enumerate(self.confusion.iou().tolist())
+            out["per_class_iou"] = {names[c]: float(v) for c, v in enumerate(scores["iou"].tolist())
                                     if not math.isnan(v)}
         if self.pairwise:
             out["lpips_diversity"] = sum(self.pairwise) / len(self.pairwise)
@@ -256,6 +330,25 @@ class Evaluator:
             out["per_class_separation"] = {self.names[c]: v for c, v in summary["per_class"].items()}
             out["recon_l1"] = self.recon_sum / images
         return out
+
+
+    def weight_files(self) -> dict:
+        """sha256 prefixes of the metric networks' weight files, by role and file name."""
+        files = {}
+        if self.fid is not None:
+            files["fid"] = {self.fid.weights_file: file_digest(self.fid.weights_path)}
+        if self.segmenter is not None:
+            files["segmenter"] = {p.name: file_digest(p) for p in self.segmenter.weight_files}
+        return files
+
+
+def reference_dataset(dataset_cfg: DictConfig, split: str) -> DictConfig:
+    """The dataset config reading `split` as its evaluation split (for FID's real images)."""
+    if "val_split" not in dataset_cfg:
+        raise EvaluationError(f"FID's reference split '{split}' needs a dataset with a val_split option")
+    reference = dataset_cfg.copy()
+    reference.val_split = split
+    return reference
 
 
 def data_key(dataset_cfg: DictConfig) -> str:
@@ -279,12 +372,19 @@ def evaluate(cfg: DictConfig) -> dict:
     spec = datamodule.spec
     check_model_fits(cfg, net, spec)
     loader = datamodule.val_dataloader()
-    total = len(loader.dataset) if cfg.max_images is None else min(cfg.max_images, len(loader.dataset))
+    wanted = cfg.max_images if cfg.max_images is not None else cfg.protocol.images
+    total = len(loader.dataset) if wanted is None else min(wanted, len(loader.dataset))
     if "fid" in cfg.metrics and total < 2:
         raise EvaluationError(f"FID needs at least 2 images; this run has {total} (max_images="
                               f"{cfg.max_images}, the split has {len(loader.dataset)} images): raise "
                               "max_images or leave fid out of metrics")
     evaluator = Evaluator(cfg, net, spec, device)
+    expected = evaluator.protocol.expected_images
+    if expected is not None and total != expected:
+        evaluator.protocol.deviations.append(f"{total} images evaluated; the protocol's published numbers "
+                                             f"use {expected}")
+    for deviation in evaluator.protocol.deviations:
+        print(f"note: protocol {evaluator.protocol.name}: {deviation}", file=sys.stderr)
     if set(evaluator.skipped) == set(cfg.metrics):
         reasons = "; ".join(f"{k}: {v}" for k, v in evaluator.skipped.items())
         raise EvaluationError(f"none of metrics={list(cfg.metrics)} can run: {reasons}")
@@ -301,7 +401,7 @@ def evaluate(cfg: DictConfig) -> dict:
             image, label = batch["image"][:n].to(device), batch["label"][:n].to(device)
             instance = batch["instance"][:n].to(device) if "instance" in batch else None
             if images == 0:
-                evaluator.start(image, data_key(cfg.dataset))
+                evaluator.start(image, cfg.dataset)
             fake = evaluator.update(image, label, instance)
             if cfg.save_images:
                 for name, picture in zip(batch["name"][:n], fake):
@@ -316,7 +416,8 @@ def evaluate(cfg: DictConfig) -> dict:
     results["settings"] = {"ckpt": str(cfg.ckpt), "dataset": spec.name,
                            "split": cfg.dataset.get("val_split", "val"),
                            "latent": cfg.latent, "diversity_samples": cfg.diversity.samples,
-                           "diversity_label_maps": evaluator.maps_done}
+                           "diversity_label_maps": evaluator.maps_done,
+                           "protocol": evaluator.protocol.record(cfg.protocol, evaluator.weight_files())}
     text = json.dumps(json_safe(results), indent=2, allow_nan=False) + "\n"
     atomic_write_text(text, run_dir / "metrics.json")
     atomic_write_text(markdown_table(results), run_dir / "metrics.md")

@@ -13,19 +13,25 @@ from torch import nn
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
+
 class Segmenter(nn.Module):
     """A pretrained segmenter: forward((B,3,H,W) in [-1,1]) -> (B,K,H,W) logits at the input size.
 
-    Subclasses build their network and implement `segment(x)` on images already normalised with
-    `mean`/`std` (given for [0,1] images); this class does the range change, normalisation and resizing.
+    Subclasses build their network and implement `segment(x)` on images in the network's own input
+    convention: pixel values scaled to [0, `scale`] (1: [0,1], 255: [0,255]), channels reversed to BGR if
+    `bgr`, then `(x - mean) / std` with `mean`/`std` given in that scale and channel order. This class does
+    that conversion and the resizing of the logits.
     """
 
-    def __init__(self, num_classes: int, mean=IMAGENET_MEAN, std=IMAGENET_STD, ignore_index: int = 255):
+    def __init__(self, num_classes: int, mean=IMAGENET_MEAN, std=IMAGENET_STD, ignore_index: int = 255,
+                 bgr: bool = False, scale: float = 1.0):
         super().__init__()
         if 0 <= ignore_index < num_classes:
             raise ValueError(f"ignore_index {ignore_index} is a class id (num_classes={num_classes})")
         self.num_classes = num_classes
         self.ignore_index = ignore_index
+        self.bgr, self.scale = bgr, float(scale)
+        self.weight_files: list[Path] = []       # the files it was loaded from (recorded in metrics.json)
         # Not persistent: the state_dict keeps exactly the official checkpoint's keys.
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1),
                              persistent=False)
@@ -36,13 +42,21 @@ class Segmenter(nn.Module):
         """(B,3,H,W) normalised images -> (B,K,h,w) logits at any resolution."""
         raise NotImplementedError
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """(B,3,H,W) in [-1,1] -> the network's input convention (see the class docstring)."""
+        x = (images + 1) / 2 * self.scale
+        if self.bgr:
+            x = x.flip(1)
+        return (x - self.mean) / self.std
+
+    def forward(self, images: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+        """Logits at `size` (default: the input size), resized bilinearly from the network's output."""
         if images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"images must be (B,3,H,W); got {tuple(images.shape)}")
-        x = ((images + 1) / 2 - self.mean) / self.std  # [-1,1] -> [0,1] -> normalised
-        logits = self.segment(x)                       # (B,K,h,w)
-        if logits.shape[-2:] != images.shape[-2:]:
-            logits = F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)
+        logits = self.segment(self.normalize(images))  # (B,K,h,w)
+        size = tuple(size or images.shape[-2:])
+        if logits.shape[-2:] != size:
+            logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
         return logits
 
     @torch.no_grad()

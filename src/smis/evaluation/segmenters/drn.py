@@ -113,4 +113,5 @@ def drn_d_105(weights: str | os.PathLike | None = None, pretrained: bool = True)
     model = DRNSegmenter()
     if path is not None:
         load_exact(model, load_state_dict(path, what), what, path)
+        model.weight_files = [path]
     return model.eval().requires_grad_(False)

@@ -54,4 +54,5 @@ def torchvision_segmenter(model: str, num_classes: int, weights: str | os.PathLi
         state = {k: v for k, v in load_state_dict(path, what).items()
                  if not k.removeprefix("module.").startswith("aux_classifier.")}
         load_exact(segmenter.model, state, what, path)
+        segmenter.weight_files = [path]
     return segmenter.eval().requires_grad_(False)

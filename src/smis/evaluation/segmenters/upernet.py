@@ -1,12 +1,16 @@
-"""UperNet-101 of the CSAIL scene-parsing models (`ade20k-resnet101-upernet`), the ADE20K segmenter of the
-SPADE/SMIS evaluation. Two weight files as released: encoder_epoch_50.pth (their ResNet-101 with the deep
-3-conv stem, keys conv1.. / layer1..4.) and decoder_epoch_50.pth (UPerNet: PPM + FPN, keys ppm_conv..,
+"""UperNet-101 of the CSAIL scene-parsing models, the ADE20K segmenter of the SPADE/SMIS evaluation, in both
+published weight releases (`RELEASES`): the older `baseline-resnet101-upernet` and the newer
+`ade20k-resnet101-upernet`. Each release is two weight files, encoder_epoch_50.pth (their ResNet-101 with the
+deep 3-conv stem, keys conv1.. / layer1..4.) and decoder_epoch_50.pth (UPerNet: PPM + FPN, keys ppm_conv..,
 fpn_in.., conv_last..). Architecture after CSAILVision/semantic-segmentation-pytorch
-mit_semseg/models/resnet.py and models.py."""
+mit_semseg/models/resnet.py and models.py; the two releases share it (same keys and shapes in the code of both
+periods) and differ in the input convention they were trained with (see UperNetRelease).
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -17,10 +21,51 @@ from smis.evaluation.segmenters.base import IMAGENET_MEAN, IMAGENET_STD, Segment
 from smis.evaluation.segmenters.drn import Bottleneck
 from smis.evaluation.weights import load_state_dict, resolve_weights
 
-UPERNET_DIR = "ade20k-resnet101-upernet"  # default folder in the torch hub cache
 ENCODER_FILENAME = "encoder_epoch_50.pth"
 DECODER_FILENAME = "decoder_epoch_50.pth"
-UPERNET_SOURCE = "http://sceneparsing.csail.mit.edu/model/pytorch/ade20k-resnet101-upernet/"
+UPERNET_SITE = "http://sceneparsing.csail.mit.edu/model/pytorch/"
+
+
+@dataclass(frozen=True)
+class UperNetRelease:
+    """One published pair of weight files and the input its network was trained on: pixel values in
+    [0, scale], channels reversed to BGR if `bgr`, then (x - mean) / std (mean/std in that scale and order).
+
+    name: the release's folder on the CSAIL site, and its folder in the torch hub cache.
+    source: where the convention is written down.
+    """
+
+    name: str
+    bgr: bool
+    scale: float
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    source: str
+
+
+RELEASES = {r.name: r for r in (
+    # 2019-07 models; mit_semseg/dataset.py normalises RGB [0,1] with the ImageNet statistics
+    # (commit "change std", 2019-08-03).
+    UperNetRelease("ade20k-resnet101-upernet", bgr=False, scale=1.0, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                   source="mit_semseg/dataset.py: RGB/255, ImageNet mean and std"),
+    # 2018 models; dataset.py of 2018-04 .. 2019-07 feeds BGR [0,255] minus these BGR means, std 1
+    # (README then: "The model takes the input in BGR form (consistent with opencv)").
+    UperNetRelease("baseline-resnet101-upernet", bgr=True, scale=255.0, mean=(102.9801, 115.9465, 122.7717),
+                   std=(1.0, 1.0, 1.0), source="dataset.py before 2019-08: BGR [0,255] minus BGR means"),
+)}
+DEFAULT_RELEASE = "ade20k-resnet101-upernet"
+UPERNET_DIR = DEFAULT_RELEASE        # default folder in the torch hub cache
+UPERNET_SOURCE = UPERNET_SITE + UPERNET_DIR + "/"
+# The input scale a stem implies (see implied_input_scale): ~1 for normalised [0,1] input, ~60 for [0,255].
+INPUT_SCALE_SPLIT = 8.0
+
+
+def release(name: str) -> UperNetRelease:
+    """A release by name, with an error listing the names."""
+    try:
+        return RELEASES[name]
+    except KeyError:
+        raise ValueError(f"unknown UperNet release {name!r}; expected one of {sorted(RELEASES)}") from None
 
 
 def conv_bn_relu(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:
@@ -103,10 +148,12 @@ class UPerNetDecoder(nn.Module):
 
 
 class UperNetSegmenter(Segmenter):
-    """UperNet-101 on ADE20K: 150 classes = our ADE20K ids 0..149."""
+    """UperNet-101 on ADE20K: 150 classes = our ADE20K ids 0..149, fed in its release's input convention."""
 
-    def __init__(self, num_classes: int = 150):
-        super().__init__(num_classes, IMAGENET_MEAN, IMAGENET_STD)
+    def __init__(self, num_classes: int = 150, release_name: str = DEFAULT_RELEASE):
+        r = release(release_name)
+        super().__init__(num_classes, r.mean, r.std, bgr=r.bgr, scale=r.scale)
+        self.release = r
         self.encoder = ResNet101Encoder()
         self.decoder = UPerNetDecoder(num_classes)
         self.eval()
@@ -116,28 +163,66 @@ class UperNetSegmenter(Segmenter):
 
 
 def upernet_weight_paths(encoder: str | os.PathLike | None = None, decoder: str | os.PathLike | None = None,
-                         folder: str | os.PathLike | None = None) -> tuple[Path, Path]:
+                         folder: str | os.PathLike | None = None,
+                         release_name: str = DEFAULT_RELEASE) -> tuple[Path, Path]:
     """The two weight files: given paths, else FOLDER/<official name>, else the hub cache's
-    ade20k-resnet101-upernet/<official name>; each missing one is a MissingWeightsError naming it."""
+    <release>/<official name>; each missing one is a MissingWeightsError naming it."""
+    r = release(release_name)
     paths = []
     parts = ((encoder, ENCODER_FILENAME, "encoder"), (decoder, DECODER_FILENAME, "decoder"))
     for given, filename, part in parts:
         if given is None and folder is not None:
             given = Path(folder) / filename
-        name = filename if given is not None else f"{UPERNET_DIR}/{filename}"  # hub cache: in a subfolder
-        paths.append(resolve_weights(given, name, f"UperNet101 ADE20K {part}", UPERNET_SOURCE + filename))
+        name = filename if given is not None else f"{r.name}/{filename}"  # hub cache: in a subfolder
+        paths.append(resolve_weights(given, name, f"UperNet101 ADE20K {part} ({r.name})",
+                                     f"{UPERNET_SITE}{r.name}/{filename}"))
     return paths[0], paths[1]
+
+
+def implied_input_scale(encoder_state: dict) -> float:
+    """The spread of the input the stem was trained on, read from its first conv and BatchNorm: per channel
+    sqrt(running_var) / |conv weight|, median over channels. The BN statistics follow the input's scale, the
+    weight norm does not, so this is ~1 for normalised [0,1] images and ~60 for [0,255] ones."""
+    weight = encoder_state["conv1.weight"].double().flatten(1).norm(dim=1)
+    spread = encoder_state["bn1.running_var"].double().clamp(min=0).sqrt()
+    return float((spread / weight.clamp(min=1e-12)).median())
+
+
+def verify_release(r: UperNetRelease, paths: tuple[Path, Path], encoder_state: dict) -> None:
+    """The files belong to the release the protocol names: not in the other release's folder, and trained on
+    input of the release's scale. The releases share keys and shapes, so these are what tell them apart."""
+    for path in paths:
+        folder = path.parent.name
+        if folder in RELEASES and folder != r.name:
+            raise ValueError(f"UperNet101: {path} is in a folder named after the {folder} release, but the "
+                             f"protocol uses {r.name} ({r.source}): point to that release's files, or choose "
+                             f"a protocol that uses {folder}")
+    scale = implied_input_scale(encoder_state)
+    trained_on_255 = scale > INPUT_SCALE_SPLIT
+    if trained_on_255 != (r.scale > 1):
+        looks = "[0,255] input (the baseline release's BGR convention)" if trained_on_255 else \
+            "normalised [0,1] input (the ade20k-resnet101-upernet convention)"
+        raise ValueError(f"UperNet101: {paths[0]} was trained on {looks}: its stem's BatchNorm implies an "
+                         f"input scale of {scale:.3g} (split at {INPUT_SCALE_SPLIT}), but the protocol uses "
+                         f"{r.name} ({r.source}). Use that release's files, or, if you are sure of them, "
+                         "check_release=false (smis.evaluate: +segmenters.ade20k.check_release=false)")
 
 
 def upernet101(encoder_weights: str | os.PathLike | None = None,
                decoder_weights: str | os.PathLike | None = None,
-               weights_dir: str | os.PathLike | None = None, pretrained: bool = True) -> UperNetSegmenter:
-    """UperNet-101 ADE20K segmenter from encoder_epoch_50.pth and decoder_epoch_50.pth (see
-    upernet_weight_paths for where they are looked for); pretrained=False leaves it randomly initialised."""
-    paths = upernet_weight_paths(encoder_weights, decoder_weights, weights_dir) if pretrained else None
-    model = UperNetSegmenter()
-    if paths is not None:
+               weights_dir: str | os.PathLike | None = None, pretrained: bool = True,
+               release: str = DEFAULT_RELEASE, check_release: bool = True) -> UperNetSegmenter:
+    """UperNet-101 ADE20K segmenter of one release (RELEASES) from encoder_epoch_50.pth and
+    decoder_epoch_50.pth (see upernet_weight_paths for where they are looked for), fed in that release's input
+    convention; `check_release` rejects files that look like the other release's. pretrained=False leaves it
+    randomly initialised."""
+    model = UperNetSegmenter(release_name=release)
+    if pretrained:
+        paths = upernet_weight_paths(encoder_weights, decoder_weights, weights_dir, release)
         for module, path, part in zip((model.encoder, model.decoder), paths, ("encoder", "decoder")):
-            what = f"UperNet101 ADE20K {part}"
+            what = f"UperNet101 ADE20K {part} ({release})"
             load_exact(module, load_state_dict(path, what), what, path)
+        if check_release:
+            verify_release(model.release, paths, model.encoder.state_dict())
+        model.weight_files = list(paths)
     return model.eval().requires_grad_(False)
