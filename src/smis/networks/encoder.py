@@ -53,27 +53,30 @@ class GroupEncoder(nn.Module):
     num_classes: C, the number of groups (one per semantic class).
     width: e, the first layer's width; later layers use 2e, 4e, 8e, 8e, 8e.
       Authors: 256 (DeepFashion), 350 (Cityscapes), 604 = 151*4 (ADE20K).
-    num_layers: stride-2 convs; 6 for 256-pixel crops (the authors drop one below 256).
+    latent_per_class: the code channels each class owns.
+    Six stride-2 convs, so the codes are on the generator's H/64 x W/64 grid (the authors' code
+    drops one for crops under 256 pixels, which their generator then cannot read).
     """
 
-    def __init__(self, num_classes: int, width: int, num_layers: int = 6, latent_per_class: int = 8):
+    NUM_LAYERS = 6
+
+    def __init__(self, num_classes: int, width: int, latent_per_class: int = 8):
         super().__init__()
         self.num_classes = num_classes
         self.latent_per_class = latent_per_class
-        widths = [3 * num_classes] + [width * m for m in (1, 2, 4, 8, 8, 8)][:num_layers]
+        widths = [3 * num_classes] + [width * m for m in (1, 2, 4, 8, 8, 8)]
         for i, (fin, fout) in enumerate(zip(widths[:-1], widths[1:]), start=1):
             check_groups(f"encoder layer{i}", fout, num_classes)
             # authors' key layout: layerN.0 = spectral-normed conv without bias, then InstanceNorm
             conv = sn_conv(fin, fout, 3, stride=2, padding=1, groups=num_classes, bias=False)
             self.add_module(f"layer{i}", nn.Sequential(conv, nn.InstanceNorm2d(fout, affine=False)))
-        self.num_layers = num_layers
         latent = latent_per_class * num_classes
         self.fc_mu = nn.Conv2d(widths[-1], latent, 3, padding=1, groups=num_classes)
         self.fc_var = nn.Conv2d(widths[-1], latent, 3, padding=1, groups=num_classes)
 
     def forward(self, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = crops                                                   # (B, 3C, H, W)
-        for i in range(1, self.num_layers + 1):
+        for i in range(1, self.NUM_LAYERS + 1):
             x = lrelu(getattr(self, f"layer{i}")(x))                # (B, 8e, H/64, W/64) at the end
         return self.fc_mu(x), self.fc_var(x)
 
@@ -92,7 +95,7 @@ class GroupEncoder(nn.Module):
             # weights once, where the pairs' grouped conv would copy them for every image
             return self(all_crops(crops, b, c, B, C))
         x = crops.reshape(1, -1, *crops.shape[2:])                  # (1, 3P, H, W)
-        for i in range(1, self.num_layers + 1):
+        for i in range(1, self.NUM_LAYERS + 1):
             conv, norm = getattr(self, f"layer{i}")
             # per-channel instance norm (affine=False): the same statistics as in the full path
             x = lrelu(F.instance_norm(_class_conv(conv, x, c, C), eps=norm.eps))
