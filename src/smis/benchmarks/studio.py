@@ -76,7 +76,7 @@ def measure(synth: Synthesizer, name: str, edits: int, threads: int) -> dict:
 
     from ..studio import Limits, Studio, create_app
     from ..studio.app import BackgroundServer
-    from ..studio.session import png_bytes
+    from ..studio.uploads import png_bytes
 
     torch.set_num_threads(threads)
     studio = Studio(synth, limits=Limits(examples=1), description=name)

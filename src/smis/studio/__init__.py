@@ -8,7 +8,8 @@ HTML, CSS and JavaScript, nothing loaded from elsewhere). Needs the `studio` ext
 (`pip install -e ".[studio]"`).
 """
 
-from .session import Limits, Studio, StudioError
+from .session import Studio
+from .uploads import Limits, StudioError
 
 __all__ = ["Limits", "Studio", "StudioError", "create_app"]
 

@@ -89,7 +89,8 @@ def build(args):
     except ImportError as e:
         raise ModelError(f"the studio needs FastAPI and uvicorn ({e.name} is missing): "
                          "pip install -e '.[studio]'") from None
-    from .session import Limits, Studio
+    from .session import Studio
+    from .uploads import Limits
 
     if args.threads:
         import torch

@@ -10,7 +10,6 @@ they are decoded. Nothing a client sends is ever used as a file path.
 from __future__ import annotations
 
 import base64
-import io
 import secrets
 import tempfile
 import threading
@@ -21,42 +20,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from ..networks import check_image_size
 from ..synthesizer import Codes, Synthesizer
+from .examples import ExampleScenes
+from .uploads import Limits, StudioError, data_url, open_upload, png_bytes, too_big
 
 MAX_SEED = 2**31 - 1
-# a synthetic-scene class -> model class names that may stand in for it (examples on other datasets)
-ALIASES = {
-    "sky": ("sky",),
-    "grass": ("grass", "terrain", "field", "ground"),
-    "road": ("road", "street", "ground"),
-    "building": ("building", "house", "wall"),
-    "tree": ("tree", "vegetation", "plant"),
-    "car": ("car", "vehicle", "truck"),
-    "water": ("water", "sea", "river", "lake", "terrain", "ground"),
-    "rock": ("rock", "mountain", "stone", "terrain", "ground"),
-}
-
-
-class StudioError(Exception):
-    """A request the studio refuses: `status` is the HTTP status, `field` the control it came from
-    (the page shows the message next to it)."""
-
-    def __init__(self, message: str, status: int = 422, field: str | None = None):
-        super().__init__(message)
-        self.message, self.status, self.field = message, status, field
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_bytes: int = 8 * 2**20          # one uploaded file
-    max_pixels: int = 4096 * 4096       # one uploaded image, checked before decoding
-    max_sessions: int = 32              # the oldest session is evicted beyond this
-    examples: int = 6                   # built-in example scenes
-
-
 @dataclass
 class Session:
     id: str
@@ -72,24 +43,14 @@ class Session:
     image_png: bytes = b""
 
 
-def png_bytes(picture: Image.Image, compress_level: int = 1) -> bytes:
-    buf = io.BytesIO()
-    picture.save(buf, "PNG", compress_level=compress_level)
-    return buf.getvalue()
-
-
-def data_url(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode()
-
-
 class Studio:
     """One model, many sessions. synth: the Synthesizer; size: (H, W) of the label maps (default:
     the model's native size); limits: see Limits; example_seed: which synthetic scenes the examples
     are."""
 
-    def __init__(self, synth: Synthesizer, size: tuple[int, int] | None = None, limits: Limits = Limits(),
+    def __init__(self, synth: Synthesizer, size: tuple[int, int] | None = None, limits: Limits | None = None,
                  example_seed: int = 0, description: str = ""):
-        self.synth, self.limits, self.description = synth, limits, description
+        self.synth, self.limits, self.description = synth, limits or Limits(), description
         size = size or synth.default_size()
         if size is None:
             raise ValueError("the model has no dataset spec with a native size: pass size=(H, W)")
@@ -102,9 +63,7 @@ class Studio:
         # idle threads would otherwise spin against the next call's team from another thread
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="smis-studio")
         self.sessions: OrderedDict[str, Session] = OrderedDict()
-        self.example_seed = example_seed
-        self._examples: list[tuple[torch.Tensor, Image.Image]] | None = None
-        self._example_map = self._map_synthetic_classes()
+        self.examples = ExampleScenes(self.spec.names, self.size, self.limits.examples, example_seed)
 
     def submit(self, fn, *args, **kwargs) -> Future:
         """Run fn (a method of this Studio) on the studio's model thread."""
@@ -129,17 +88,6 @@ class Studio:
     def label_dtype(self) -> str:
         return "uint8" if self.num_classes <= 256 else "uint16"
 
-    def _map_synthetic_classes(self) -> list[int]:
-        """Synthetic-scene class id -> this model's class id (by name, then aliases, then id)."""
-        from ..data.specs import SYNTHETIC
-
-        lower = [n.lower() for n in self.spec.names]
-        out = []
-        for c, name in enumerate(SYNTHETIC.names):
-            target = next((lower.index(a) for a in ALIASES.get(name, (name,)) if a in lower), None)
-            out.append(target if target is not None else c % self.num_classes)
-        return out
-
     def example(self, index: int) -> tuple[torch.Tensor, Image.Image]:
         """Built-in example `index`: a synthetic scene's label map (1,1,H,W) in this model's class
         ids, and its photo."""
@@ -147,22 +95,7 @@ class Studio:
             raise StudioError(f"no example {index!r}: there are {self.limits.examples} (0 to "
                               f"{self.limits.examples - 1})", 404, "example")
         with self.lock:
-            return self._example(index)
-
-    def _example(self, index: int) -> tuple[torch.Tensor, Image.Image]:
-        if self._examples is None:
-            from ..data.datamodules import VAL_OFFSET
-            from ..data.synthetic import SyntheticScenes
-            from ..visualize import to_pil
-
-            scenes = SyntheticScenes(self.limits.examples, self.size, seed=self.example_seed, train=False,
-                                     first_index=VAL_OFFSET + 100)     # never seen in training
-            lookup = torch.tensor(self._example_map)
-            self._examples = []
-            for i in range(self.limits.examples):
-                image, label = scenes.scene(i)
-                self._examples.append((lookup[label][None], to_pil(image)))
-        return self._examples[index]
+            return self.examples[index]
 
     def example_png(self, index: int, kind: str) -> bytes:
         label, photo = self.example(index)
@@ -216,7 +149,7 @@ class Studio:
     def set_label_file(self, sid: str, data: bytes, name: str = "label map") -> dict:
         """An uploaded label map file: grey class ids (through the dataset's label rule), a
         palette-mode PNG, or colours of the model's palette; exactly the studio's size."""
-        picture = self.open_upload(data, "label")
+        picture = open_upload(data, self.limits, "label")
         H, W = self.size
         if picture.size != (W, H):
             raise StudioError(f"the label map is {picture.height}x{picture.width}; this studio paints "
@@ -342,8 +275,8 @@ class Studio:
     def set_reference(self, sid: str, photo: bytes, label: bytes, name: str = "your photo") -> dict:
         """A reference photo and its label map (any size; the label map is resized like the photo,
         nearest): encoded once, its classes' looks then copy over with take_look."""
-        picture = self.open_upload(photo, "reference-photo")
-        label_picture = self.open_upload(label, "reference-label")
+        picture = open_upload(photo, self.limits, "reference-photo")
+        label_picture = open_upload(label, self.limits, "reference-label")
         if abs(picture.width / picture.height / (label_picture.width / label_picture.height) - 1) > 0.02:
             raise StudioError(f"the photo is {picture.height}x{picture.width} but its label map is "
                               f"{label_picture.height}x{label_picture.width}: they must show the same scene",
@@ -399,7 +332,7 @@ class Studio:
     def load_codes(self, sid: str, data: bytes) -> dict:
         """A codes file: its label map and looks replace the session's (locked classes keep theirs)."""
         if len(data) > self.limits.max_bytes:
-            raise self._too_big(len(data), "codes")
+            raise too_big(len(data), self.limits, "codes")
         with tempfile.TemporaryDirectory(prefix="smis-studio-") as tmp:      # a path of ours, never theirs
             path = Path(tmp) / "upload.codes"
             path.write_bytes(data)
@@ -440,28 +373,6 @@ class Studio:
             return self.session(sid).image_png
 
     # --- helpers ----------------------------------------------------------------------------
-    def open_upload(self, data: bytes, field_name: str) -> Image.Image:
-        """Bytes -> a decoded PIL image, refusing too many bytes or pixels before decoding."""
-        if len(data) > self.limits.max_bytes:
-            raise self._too_big(len(data), field_name)
-        if not data:
-            raise StudioError("the file is empty", 400, field_name)
-        try:
-            picture = Image.open(io.BytesIO(data))
-            w, h = picture.size
-            if w * h > self.limits.max_pixels:
-                raise StudioError(f"the image is {w}x{h} = {w * h} pixels; the limit is "
-                                  f"{self.limits.max_pixels}", 413, field_name)
-            picture.load()
-            return picture
-        except StudioError:
-            raise
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, SyntaxError) as e:
-            raise StudioError(f"cannot be read as an image ({type(e).__name__})", 400, field_name) from None
-
-    def _too_big(self, n: int, field_name: str) -> StudioError:
-        return StudioError(f"the file is {n} bytes; the limit is {self.limits.max_bytes}", 413, field_name)
-
     def _class(self, c, field_name: str) -> int:
         if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < self.num_classes:
             raise StudioError(f"no class {c!r}: ids are 0..{self.num_classes - 1}", 404, field_name)
