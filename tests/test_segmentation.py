@@ -41,6 +41,18 @@ def test_train_id_table_matches_cityscapesscripts():
     assert sorted(set(CITYSCAPES_TRAIN_ID.tolist()) - {255}) == list(range(19))
 
 
+def official_scores(tmp_path, gts, preds) -> dict:
+    """labelId ground truths and predictions ((H, W) uint8 arrays), written as Cityscapes files
+    and scored by cityscapesScripts' own evaluation."""
+    gt_files, pred_files = [], []
+    for n, (gt, pred) in enumerate(zip(gts, preds)):
+        gt_files.append(tmp_path / f"city_{n:06d}_000019_gtFine_labelIds.png")
+        pred_files.append(tmp_path / f"city_{n:06d}_000019_pred.png")
+        Image.fromarray(gt).save(gt_files[-1])
+        Image.fromarray(pred).save(pred_files[-1])
+    return _official_scores(pred_files, gt_files)
+
+
 def _official_scores(pred_files, gt_files):
     ev = pytest.importorskip("cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling")
     args = copy.copy(ev.args)  # the module's global settings object; keep it untouched
@@ -58,20 +70,16 @@ def test_confusion_matrix_matches_official_cityscapes_evaluation(tmp_path):
     # train (31) never appears: IoU NaN. motorcycle (32) only predicted on ignored ground truth: also NaN.
     gt_ids = [i for i in range(34) if i not in (31, 32)]
     pred_ids = [i for i in range(34) if i not in (31, 32)]  # includes ignored labelIds (count as misses)
-    gts, preds, gt_files, pred_files = [], [], [], []
-    for n in range(3):
+    gts, preds = [], []
+    for _ in range(3):
         gt = rng.choice(gt_ids, size=(64, 128)).astype(np.uint8)
         gt[:8, :16] = 7  # a block of road, to have some sizeable IoUs
         pred = np.where(rng.random(gt.shape) < 0.6, gt, rng.choice(pred_ids, size=gt.shape)).astype(np.uint8)
         pred[np.isin(gt, ignored) & (rng.random(gt.shape) < 0.3)] = 32
         gts.append(gt)
         preds.append(pred)
-        gt_files.append(tmp_path / f"city_{n:06d}_000019_gtFine_labelIds.png")
-        pred_files.append(tmp_path / f"city_{n:06d}_000019_pred.png")
-        Image.fromarray(gt).save(gt_files[-1])
-        Image.fromarray(pred).save(pred_files[-1])
 
-    official = _official_scores(pred_files, gt_files)
+    official = official_scores(tmp_path, gts, preds)
 
     cm = ConfusionMatrix(19)
     gt_t = torch.from_numpy(np.stack(gts)).long()      # (3,64,128) labelIds
