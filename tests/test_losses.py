@@ -11,6 +11,7 @@ from smis.losses import (
     feature_matching_loss,
     generator_adv_loss,
     hinge_d_loss,
+    isolation_loss,
     kl_divergence,
 )
 from smis.networks.vgg import VGG19_FILE, VGG19Features
@@ -56,6 +57,36 @@ def test_kl_divergence_is_a_sum():
     # -0.5 * [(1 + 0 - 1 - 1) + (1 + ln2 - 0 - 2)] = 1 - ln2 / 2
     assert kl_divergence(mu, logvar).item() == pytest.approx(1 - math.log(2) / 2)
     assert kl_divergence(torch.zeros(5), torch.zeros(5)).item() == 0.0
+
+
+def test_kl_image_mean_does_not_grow_with_the_batch():
+    mu, logvar = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, math.log(2.0)]])
+    one = kl_divergence(mu, logvar, "image_mean")
+    assert one.item() == pytest.approx(1 - math.log(2) / 2)
+    four = mu.repeat(4, 1), logvar.repeat(4, 1)
+    assert kl_divergence(*four, "image_mean").item() == pytest.approx(one.item())
+    assert kl_divergence(*four).item() == pytest.approx(4 * one.item())
+    with pytest.raises(ValueError, match="kld_reduction"):
+        kl_divergence(mu, logvar, "mean")
+
+
+def test_isolation_loss_counts_only_the_change_beyond_the_band():
+    label = torch.zeros(2, 1, 8, 10, dtype=torch.long)
+    label[:, :, :, 5:] = 1                                    # class 0 left half, class 1 right half
+    fake = torch.zeros(2, 3, 8, 10)
+    redrawn = fake.clone()
+    redrawn[:, :, :, :6] = 0.5                                # class 0 and the first column of class 1 change
+    classes = torch.tensor([0, 1])
+    # image 0 re-drew class 0: beyond a 1-pixel band (columns 6-9, 32 pixels) nothing changed
+    # image 1 re-drew class 1: beyond the band (columns 0-3, 32 pixels) everything changed by 0.5
+    loss = isolation_loss(redrawn, fake, label, classes, band=1)
+    assert loss.item() == pytest.approx(0.5 * 32 / 64)
+    # only the re-drawn image gets the gradient (the other is treated as fixed)
+    redrawn.requires_grad_(True)
+    fake.requires_grad_(True)
+    isolation_loss(redrawn, fake, label, classes, band=1).backward()
+    assert fake.grad is None and redrawn.grad[1, :, :, :4].abs().sum() > 0
+    assert redrawn.grad[0].abs().sum() == 0
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,9 @@ import math
 import pytest
 import torch
 
-from smis.evaluation.separation import class_separation, far_from, summarize_separation
+from smis.evaluation.separation import class_separation, summarize_separation
 from smis.latents import LatentLayout
+from smis.losses import far_from
 
 LAYOUT = LatentLayout(num_classes=3, per_class=2)
 

@@ -24,20 +24,18 @@ from tests.test_studio import GRASS, SKY, H, W, make_studio, sky_grass, tiny_net
 
 
 # --- the command line -----------------------------------------------------------------------------
-def test_the_command_line_names_the_missing_model_and_make_demo(tmp_path, monkeypatch, capsys):
+def test_the_command_line_names_the_missing_model(tmp_path, monkeypatch):
+    from smis import pretrained
     from smis.studio import cli
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delattr(smis, "load_pretrained", raising=False)
-    with pytest.raises(SystemExit) as e:
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "not_installed")
+    with pytest.raises(SystemExit) as e:              # the default is the shipped model
         cli.main(["--port", "0"])
-    assert "results/demo/training/model.pt" in str(e.value) and "make demo" in str(e.value)
-    with pytest.raises(SystemExit) as e:
-        cli.main(["--model", "synthetic"])
-    assert "no pretrained synthetic model" in str(e.value) and "make demo" in str(e.value)
+    assert "not_installed/synthetic.pt" in str(e.value) and "reinstall" in str(e.value)
     with pytest.raises(SystemExit) as e:
         cli.main(["--model", "missing.pt"])
-    assert "missing.pt not found" in str(e.value)
+    assert "missing.pt not found" in str(e.value) and "synthetic" in str(e.value)
     assert cli.parse_args([]).host == "127.0.0.1"
 
 
@@ -52,10 +50,13 @@ def test_the_command_line_serves_a_model_file_to_local_hosts_only(tmp_path, monk
     rebound = TestClient(app, base_url="http://evil.example")                 # DNS rebinding
     assert rebound.get("/api/info").status_code == 400
     studio.close()
-    # --model synthetic takes smis.load_pretrained when this smis has it
-    monkeypatch.setattr(smis, "load_pretrained", lambda name: tiny_net(), raising=False)
-    synth, description = cli.load_synthesizer("synthetic", "cpu")
-    assert isinstance(synth, Synthesizer) and description == "pretrained synthetic model"
+    # a shipped model's name is the packaged file
+    from smis import pretrained
+
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path)
+    smis.save_model(tiny_net(), tmp_path / pretrained.PRETRAINED["synthetic"])
+    synth, description = cli.load_synthesizer(None, "cpu")
+    assert isinstance(synth, Synthesizer) and description == "shipped synthetic model"
 
 
 # --- a real server under a burst --------------------------------------------------------------------

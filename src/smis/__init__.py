@@ -1,6 +1,7 @@
 """smis: GroupDNet (Semantically Multi-modal Image Synthesis, CVPR 2020) in PyTorch.
 
     synth = smis.Synthesizer.load("model.pt")                  # every application: see synthesizer.py
+    synth = smis.Synthesizer.load("synthetic")                 # the shipped model (smis.load_pretrained)
     out = synth.resample(["car"], seeds=[7], label="street.png")
 
     net = smis.load_official("checkpoints/cityscapes_smis", dataset="cityscapes")   # the networks
@@ -11,8 +12,9 @@
 from .checkpoint import load_model, save_model
 from .networks import GroupDNet, GroupDNetConfig, preset
 from .official import load_official
+from .pretrained import load_pretrained
 from .synthesizer import Codes, Result, Synthesizer
 
 __version__ = "0.1.0"
 __all__ = ["Codes", "GroupDNet", "GroupDNetConfig", "Result", "Synthesizer", "load_model", "load_official",
-           "preset", "save_model"]
+           "load_pretrained", "preset", "save_model"]

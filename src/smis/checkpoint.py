@@ -15,6 +15,7 @@ import torch
 from .data.spec import DatasetSpec
 from .data.specs import SPECS
 from .networks import GroupDNet, GroupDNetConfig
+from .pretrained import resolve_model
 from .utils import atomic_torch_save
 from .visualize import default_palette
 
@@ -65,8 +66,9 @@ def load_model(path: str | os.PathLike, map_location="cpu", eval_mode: bool = Tr
                prefer_ema: bool = True) -> GroupDNet:
     """Read a checkpoint written by `save_model` (`python -m smis.convert`, a training run's
     model.pt) or a training checkpoint (checkpoints/*.ckpt). The network's `spec` holds its
-    dataset's classes, palette, label-file rule and native size (None if the file has none)."""
-    path = Path(path)
+    dataset's classes, palette, label-file rule and native size (None if the file has none).
+    A shipped model's name (smis.pretrained.PRETRAINED, e.g. "synthetic") loads the packaged file."""
+    path = resolve_model(path)
     if path.is_dir():
         hint = (": it holds the authors' files (latest_net_G.pth): read them with smis.load_official(folder, "
                 "dataset) or convert them with python -m smis.convert FOLDER --dataset NAME"

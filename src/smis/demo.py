@@ -1,5 +1,7 @@
 """`make demo`: train the small GroupDNet on synthetic scenes on the CPU for a few minutes, then
-show what per-class codes do, on scenes it never saw:
+show what per-class codes do, on scenes it never saw, for that model and (in shipped/) for the
+model smis ships (`smis.load_pretrained("synthetic")`, trained for longer), with their control
+metrics (smis.evaluate metrics=[separation]):
 
     samples.png    label | real | reconstruction (its encoded codes) | random codes ...
     resample.png   per row: label | reconstruction | only one class's code re-drawn ...
@@ -18,6 +20,8 @@ from pathlib import Path
 from .config import compose_config
 from .data import SYNTHETIC, SyntheticScenes
 from .data.datamodules import VAL_OFFSET
+from .evaluate import evaluate
+from .pretrained import load_pretrained
 from .synthesizer import Synthesizer
 from .train import train
 from .visualize import colorize, save_grid
@@ -26,7 +30,7 @@ RESAMPLED = ("sky", "grass", "road")     # one row each in resample.png
 TRANSFERRED = "sky"                      # the class whose look transfer.png copies
 
 
-def figures(model_path: Path, out: Path, size, scene_seed: int = 0, seed: int = 0) -> dict[str, Path]:
+def figures(model_path: str | Path, out: Path, size, scene_seed: int = 0, seed: int = 0) -> dict[str, Path]:
     """The three figures, made through smis.Synthesizer on 6 held-out scenes."""
     synth = Synthesizer.load(model_path, device="cpu")
     scenes = SyntheticScenes(6, size, seed=scene_seed, train=False, first_index=VAL_OFFSET + 100)
@@ -60,6 +64,14 @@ def figures(model_path: Path, out: Path, size, scene_seed: int = 0, seed: int = 
     return paths
 
 
+def control_metrics(model: str | Path, size, out: Path) -> dict:
+    """The pixel-space control metrics (smis.evaluate metrics=[separation]) on 32 held-out scenes."""
+    cfg = compose_config([f"ckpt={model}", "metrics=[separation]", "logger=none", "device=cpu",
+                          f"dataset.size=[{size[0]},{size[1]}]", "dataset.num_val=32", "dataset.num_workers=0",
+                          "separation.label_maps=16"], output_dir=out, log_dir=out, config_name="evaluate")
+    return evaluate(cfg)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m smis.demo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -72,10 +84,26 @@ def main(argv=None) -> None:
     print(f"training the small GroupDNet on synthetic scenes ({cfg.dataset.num_train} scenes x "
           f"{cfg.optim.constant_epochs + cfg.optim.decay_epochs} epochs) ...", flush=True)
     result = train(cfg)
+    trained = time.time() - t0
     size = cfg.dataset.size if isinstance(cfg.dataset.size, int) else tuple(cfg.dataset.size)
-    figures(result["model_path"], args.out, size, cfg.dataset.scene_seed, cfg.seed)
+    size = (size, size) if isinstance(size, int) else size
+    shipped = load_pretrained("synthetic")
+    models = {"demo": (result["model_path"], size, args.out),
+              "shipped": ("synthetic", tuple(shipped.spec.native_size), args.out / "shipped")}
+    metrics = {}
+    for name, (model, model_size, folder) in models.items():
+        print(f"figures and control metrics of the {name} model ...", flush=True)
+        figures(model, folder, model_size, cfg.dataset.scene_seed, cfg.seed)
+        metrics[name] = control_metrics(model, model_size, folder / "control")
     out = args.out.resolve()
-    print(f"\nafter {time.time() - t0:.0f}s, in {out}:")
+    print(f"\ntrained in {trained:.0f}s; all done after {time.time() - t0:.0f}s. On 32 held-out scenes:")
+    print(f"  {'model':8} {'separation':>10} {'inside':>7} {'outside':>7} {'recon L1':>8} {'transfer':>8}")
+    for name, m in metrics.items():
+        print(f"  {name:8} {m['separation']:10.3f} {m['pixel_inside']:7.3f} {m['pixel_outside']:7.3f} "
+              f"{m['recon_l1']:8.3f} {m['transfer']:8.0%}")
+    print("  (separation: pixel change outside a re-drawn class / inside it, lower is better; transfer: "
+          "share of pairs where a copied class code carries the reference's colour)")
+    print(f"\nin {out} (the shipped model's figures in shipped/):")
     print("  samples.png   label | real | reconstruction | 4 random codes (unseen scenes)")
     print("  resample.png  label | reconstruction | 5 draws of one class's code; rows: "
           + ", ".join(RESAMPLED))

@@ -46,7 +46,7 @@ from .evaluation.protocol import (
     segmentation_batch,
     segmentation_scores,
 )
-from .evaluation.separation import class_separation, summarize_separation
+from .evaluation.separation import class_separation, summarize_separation, transfer_hits
 from .evaluation.weights import MissingWeightsError
 from .latents import LatentLayout
 from .utils import ProgressLog, atomic_write_text, finish_wandb, instantiate_all, pick_device, repeat
@@ -88,7 +88,7 @@ def markdown_table(results: dict) -> str:
     header, notes = protocol_lines(results)
     lines = [f"| metric | {header} |", "|---|---|"]
     for key in ("fid", "miou", "pixel_accuracy", "lpips_diversity", "mcsd", "mocd", "separation",
-                "pixel_inside", "pixel_outside", "recon_l1", "images"):
+                "pixel_inside", "pixel_outside", "recon_l1", "transfer", "images"):
         if results.get(key) is not None:
             value = results[key]
             lines.append(f"| {key} | {value:.4f} |" if isinstance(value, float) else f"| {key} | {value} |")
@@ -188,7 +188,7 @@ class Evaluator:
         self.pairwise, self.per_image_classes, self.maps_done = [], [], 0
         # pixel-space control (separation) and the encoded codes' reconstruction error
         self.separation_generator = torch.Generator(device=device).manual_seed(cfg.seed + 2)
-        self.per_image_separation, self.recon_sum = [], 0.0
+        self.per_image_separation, self.recon_sum, self.transfer = [], 0.0, []
 
     def load_segmenter(self) -> None:
         spec, name = self.protocol.segmenter, self.spec.name
@@ -277,6 +277,14 @@ class Evaluator:
         recon = self.net.decode(label, mu, instance)
         self.recon_sum += float((recon - image).abs().mean((1, 2, 3)).sum())
         c = self.cfg.separation
+        layout = LatentLayout.of(self.net)
+        # appearance transfer between neighbours in the batch: image i takes i+1's class codes
+        for i in range(image.shape[0] - 1):
+            def decode_i(labels, z, inst=None if instance is None else instance[i:i + 1]):
+                return self.net.decode(labels, z, inst)
+            self.transfer += transfer_hits(decode_i, layout, (image[i:i + 1], label[i:i + 1], mu[i:i + 1]),
+                                           (image[i + 1:i + 2], label[i + 1:i + 2], mu[i + 1:i + 2]),
+                                           c.min_area).values()
         for i in range(image.shape[0]):
             if len(self.per_image_separation) >= c.label_maps:
                 break
@@ -287,7 +295,7 @@ class Evaluator:
             z = self.net.sample_z(1, *image.shape[2:], generator=self.separation_generator,
                                   device=self.device)
             self.per_image_separation.append(class_separation(
-                decode, LatentLayout.of(self.net), label[i:i + 1], z, c.samples, self.separation_generator,
+                decode, layout, label[i:i + 1], z, c.samples, self.separation_generator,
                 c.band, c.min_area))
 
     def diversity(self, label, instance) -> None:
@@ -329,6 +337,8 @@ class Evaluator:
             out["pixel_inside"], out["pixel_outside"] = summary["inside"], summary["outside"]
             out["per_class_separation"] = {self.names[c]: v for c, v in summary["per_class"].items()}
             out["recon_l1"] = self.recon_sum / images
+            out["transfer"] = sum(self.transfer) / len(self.transfer) if self.transfer else math.nan
+            out["transfer_pairs"] = len(self.transfer)
         return out
 
 

@@ -144,8 +144,9 @@ def parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-m", "--model", required=True, type=Path,
-                        help="smis model file, training checkpoint, or the authors' folder (with --dataset)")
+    common.add_argument("-m", "--model", required=True,
+                        help="smis model file, training checkpoint, the authors' folder (with --dataset), or "
+                             "a shipped model's name (synthetic)")
     common.add_argument("--dataset", default=None,
                         help="for the authors' folders: deepfashion, cityscapes or ade20k")
     common.add_argument("-o", "--out", required=True, type=Path,

@@ -46,9 +46,40 @@ def feature_matching_loss(fake: Features, real: Features) -> torch.Tensor:
     return total / len(fake)
 
 
-def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, exp(logvar)) || N(0, I)) summed over every element (the authors' sum, not mean)."""
-    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor, reduction: str = "sum") -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) over mu, logvar (B, ...).
+
+    reduction "sum": over every element of the batch (the authors'): the weight a batch's KL
+      gets grows with the per-process batch, so a batch other than the authors' per-GPU batch
+      changes the KL's share of the loss;
+    "image_mean": summed per image, averaged over images: the same share at any batch size.
+    """
+    kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    if reduction == "sum":
+        return kl
+    if reduction == "image_mean":
+        return kl / mu.shape[0]
+    raise ValueError(f"loss.kld_reduction must be 'sum' or 'image_mean'; got {reduction!r}")
+
+
+def far_from(mask: torch.Tensor, band: int) -> torch.Tensor:
+    """bool mask (..., H, W) -> bool (..., H, W): pixels more than `band` pixels (Chebyshev)
+    away from the mask."""
+    if band <= 0:
+        return ~mask
+    flat = mask.float().reshape(-1, 1, *mask.shape[-2:])
+    near = F.max_pool2d(flat, 2 * band + 1, stride=1, padding=band) > 0
+    return ~near.view(mask.shape)
+
+
+def isolation_loss(redrawn: torch.Tensor, fake: torch.Tensor, label: torch.Tensor, classes: torch.Tensor,
+                   band: int) -> torch.Tensor:
+    """Mean absolute change outside class c, beyond `band` pixels, between `redrawn` (decoded
+    with class c's code re-drawn) and `fake` (treated as fixed): zero when re-drawing c leaves
+    the rest alone. redrawn, fake (B,3,H,W); label (B,1,H,W) ids; classes (B,) the c per image."""
+    far = far_from(label == classes.view(-1, 1, 1, 1), band)                    # (B,1,H,W)
+    change = (redrawn - fake.detach()).abs().mean(1, keepdim=True)              # (B,1,H,W)
+    return (change * far).sum() / far.sum().clamp(min=1)
 
 
 class VGGLoss(nn.Module):

@@ -29,6 +29,7 @@ from .data.spec import DatasetSpec
 from .inputs import read_image, read_label, read_mask
 from .latents import LatentLayout
 from .networks import GroupDNet, check_image_size
+from .pretrained import resolve_model
 from .utils import atomic_torch_save, atomic_write, pick_device
 from .visualize import default_palette, save_grid, to_pil
 
@@ -131,8 +132,9 @@ class Synthesizer:
     def load(cls, source: str | os.PathLike, device="auto", dataset: str | None = None,
              batch_size: int = 8) -> Synthesizer:
         """source: an smis model file (`python -m smis.convert`, a run's model.pt), a training
-        checkpoint (.ckpt), or a folder of the authors' latest_net_{G,E}.pth with dataset=NAME."""
-        path = Path(source)
+        checkpoint (.ckpt), a folder of the authors' latest_net_{G,E}.pth with dataset=NAME, or a
+        shipped model's name ("synthetic")."""
+        path = resolve_model(source)
         if path.is_dir():
             if dataset is None:
                 raise ValueError(f"{path} is a folder: for the authors' checkpoint files pass dataset= "

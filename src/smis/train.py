@@ -56,7 +56,13 @@ NUMERIC_OPTIONS = {
     "optim.constant_epochs": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
     "optim.decay_epochs": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
     **{f"loss.{k}": ("a number >= 0", lambda v: _is_number(v) and v >= 0)
-       for k in ("gan", "feat", "vgg", "kld")},
+       for k in ("gan", "feat", "vgg", "kld", "l1", "isolation")},
+    "loss.kld_reduction": ("sum or image_mean", lambda v: v in ("sum", "image_mean")),
+    "loss.isolation_fraction": ("a number in [0, 1]", lambda v: _is_number(v) and 0 <= v <= 1),
+    "loss.isolation_band": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "encoder_init.head_gain": ("a number > 0 or null", lambda v: v is None or _is_number(v) and v > 0),
+    "encoder_init.logvar_bias": ("a number or null", lambda v: v is None or _is_number(v)),
+    "channels_last": ("true or false", lambda v: isinstance(v, bool)),
     "trainer.max_steps": ("an integer (-1: no limit)", lambda v: _is_int(v) and v >= -1),
     "trainer.max_epochs": ("an integer (-1: no limit) or null",
                            lambda v: v is None or _is_int(v) and v >= -1),
@@ -65,7 +71,7 @@ NUMERIC_OPTIONS = {
 
 
 def check_config(cfg: DictConfig) -> None:
-    """Types and ranges of the numeric options, the precision: a ConfigError naming the option."""
+    """Types and ranges of the numeric and named options, the precision: a ConfigError naming the option."""
     missing = object()
     for key, (expected, valid) in NUMERIC_OPTIONS.items():
         value = OmegaConf.select(cfg, key, default=missing)
@@ -228,7 +234,8 @@ def train(cfg: DictConfig) -> dict:
     module = GroupDNetModule(net_config.to_dict(), optim=OmegaConf.to_container(cfg.optim, resolve=True),
                              loss=OmegaConf.to_container(cfg.loss, resolve=True), seed=cfg.seed,
                              ema_decay=cfg.ema_decay, samples=OmegaConf.to_container(cfg.samples),
-                             dataset=spec.to_dict())
+                             dataset=spec.to_dict(), channels_last=cfg.get("channels_last", False),
+                             encoder_init=OmegaConf.to_container(cfg.get("encoder_init") or {}))
     if cfg.init_from:
         load_initial_weights(module, cfg.init_from)
     ckpt_path = resolve_ckpt_path(cfg.ckpt_path, cfg.paths.log_dir, cfg.task_name)

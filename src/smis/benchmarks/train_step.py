@@ -44,6 +44,7 @@ from ..config import CONFIG_DIR
 from ..data.specs import SPECS
 from ..networks import class_crops_loop
 from ..networks import preset as model_preset
+from ..networks.normalization import CondGroupNorm
 from ..training import GroupDNetModule
 from ..utils import atomic_write_text
 
@@ -111,6 +112,17 @@ def parse_variant(text: str) -> dict:
             "encoder": "present"}
 
 
+def use_authors_algorithm(module: GroupDNetModule) -> None:
+    """The same maths computed as the authors do: their loop crops and the encoder over all
+    classes, gamma and beta by two convs, and the G step's D pass over fake and real together."""
+    net, C = module.net, module.net.config.num_classes
+    net.encode = lambda image, label, instance=None: net.encoder(class_crops_loop(image, label.long(), C))
+    for norm in net.generator.modules():
+        if isinstance(norm, CondGroupNorm):
+            norm.modulation = lambda h, norm=norm: (norm.mlp_gamma(h), norm.mlp_beta(h))
+    module.discriminate_for_generator = module.discriminate
+
+
 def measure(name: str, size: tuple[int, int], batch: int, variant: dict, args,
             device: torch.device) -> dict:
     """Build a fresh module for one configuration and time its training steps."""
@@ -121,9 +133,8 @@ def measure(name: str, size: tuple[int, int], batch: int, variant: dict, args,
     loss = {**LOSS, "vgg": 0.0 if args.no_vgg else LOSS["vgg"], "vgg_weights": "random"}
     module = GroupDNetModule(model_preset(name).to_dict(), OPTIM, loss).to(device)
     net = module.net
-    if variant["encoder"] == "authors":     # their loop crops + the encoder over all classes
-        C = net.config.num_classes
-        net.encode = lambda image, label, instance=None: net.encoder(class_crops_loop(image, label.long(), C))
+    if variant["encoder"] == "authors":
+        use_authors_algorithm(module)
     if variant["channels_last"]:
         module.to(memory_format=torch.channels_last)
     if variant["compile"]:

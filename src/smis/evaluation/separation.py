@@ -19,17 +19,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 from ..latents import LatentLayout
-
-
-def far_from(mask: torch.Tensor, band: int) -> torch.Tensor:
-    """(H, W) bool -> (H, W) bool: pixels more than `band` pixels (Chebyshev) away from the mask."""
-    if band <= 0:
-        return ~mask
-    near = F.max_pool2d(mask.float()[None, None], 2 * band + 1, stride=1, padding=band)[0, 0] > 0
-    return ~near
+from ..losses import far_from
 
 
 def pairwise_change(images: torch.Tensor) -> torch.Tensor:
@@ -82,3 +74,33 @@ def summarize_separation(per_image: list[dict[int, tuple[float, float]]]) -> dic
     outside = nanmean(v["outside"] for v in per_class.values())
     ratio = outside / inside if inside and not math.isnan(inside) and not math.isnan(outside) else math.nan
     return {"per_class": per_class, "inside": inside, "outside": outside, "separation": ratio}
+
+
+def class_colour(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """image (3,H,W), mask (H,W) bool -> (3,) the mean colour of the masked pixels."""
+    return image[:, mask].mean(1)
+
+
+@torch.no_grad()
+def transfer_hits(decode, layout: LatentLayout, target: tuple, reference: tuple,
+                  min_area: float = 0.01) -> dict[int, bool]:
+    """Does copying class c's code from a reference carry its look? target, reference: (image
+    (1,3,H,W), label (1,1,H,W), codes (1,kC,h,w)) of two real images with their encoded codes.
+    For each class on at least `min_area` of both label maps: decode the target's codes with
+    c's copied from the reference -> {c: the mean colour of c in the result is closer to c's
+    mean colour in the reference image than in the target image}."""
+    (t_image, t_label, t_codes), (r_image, r_label, r_codes) = target, reference
+    t_ids, t_counts = torch.unique(t_label, return_counts=True)
+    area = {c: n / t_label.numel() for c, n in zip(t_ids.tolist(), t_counts.tolist())}
+    hits = {}
+    for c in [c for c, a in area.items() if a >= min_area]:
+        r_mask = r_label[0, 0] == c
+        if r_mask.float().mean() < min_area:
+            continue
+        result = decode(t_label, layout.replace(t_codes, [c], r_codes)).float()[0]
+        mask = t_label[0, 0] == c
+        colour = class_colour(result, mask)
+        to_reference = (colour - class_colour(r_image[0].float(), r_mask)).norm()
+        to_target = (colour - class_colour(t_image[0].float(), mask)).norm()
+        hits[c] = bool(to_reference < to_target)
+    return hits

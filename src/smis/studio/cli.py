@@ -1,11 +1,11 @@
 """`python -m smis.studio` (and `make studio`): serve the studio page for one model.
 
-    python -m smis.studio                                  # the demo model (`make demo` writes it)
+    python -m smis.studio                                  # the shipped synthetic model
     python -m smis.studio --model path/to/model.pt --port 8765
     python -m smis.studio --model checkpoints/cityscapes_smis --dataset cityscapes --device cuda
 
---model synthetic is the pretrained synthetic model when this smis ships one
-(`smis.load_pretrained("synthetic")`); until then it is the demo model, results/demo/training/model.pt.
+With no --model it serves the shipped synthetic model (`smis.load_pretrained("synthetic")`); the
+demo's own model is --model results/demo/training/model.pt.
 The server binds 127.0.0.1 (this machine only) unless --host says otherwise.
 """
 
@@ -15,54 +15,33 @@ import argparse
 import sys
 from pathlib import Path
 
-DEMO_MODEL = Path("results/demo/training/model.pt")
-
 
 class ModelError(Exception):
     pass
 
 
 def load_synthesizer(model: str | None, device: str = "auto", dataset: str | None = None):
-    """-> (Synthesizer, a description for the page). model: None or "synthetic" (the shipped
-    pretrained model when there is one, else the demo model), or a model file / the authors' folder."""
+    """-> (Synthesizer, a description for the page). model: None (the shipped synthetic model), a
+    shipped model's name, a model file, or the authors' folder (with dataset)."""
     import smis
+    from smis.pretrained import PRETRAINED, resolve_model
 
-    if model in (None, "synthetic"):
-        load_pretrained = getattr(smis, "load_pretrained", None)
-        if load_pretrained is not None:
-            return as_synthesizer(load_pretrained("synthetic"), device), "pretrained synthetic model"
-        if not DEMO_MODEL.is_file():
-            shipped = ("" if model is None else
-                       "this version of smis ships no pretrained synthetic model (smis.load_pretrained); ")
-            raise ModelError(f"{shipped}model file {DEMO_MODEL} not found (looked in {Path.cwd()}): run "
-                             "`make demo` to train it (a few minutes on a CPU), or pass --model PATH")
-        path = DEMO_MODEL
-    else:
-        path = Path(model)
-        if not path.exists():
-            raise ModelError(f"model file {path} not found: pass an smis model file (a run's model.pt, "
-                             "`python -m smis.convert` output), a training checkpoint, or the authors' "
-                             "folder with --dataset; or run `make demo` and leave --model out")
-    return smis.Synthesizer.load(path, device=device, dataset=dataset), str(path)
-
-
-def as_synthesizer(obj, device):
-    """What load_pretrained returns (a Synthesizer, a GroupDNet or a path) -> a Synthesizer."""
-    import smis
-
-    if isinstance(obj, smis.Synthesizer):
-        return obj
-    if isinstance(obj, smis.GroupDNet):
-        return smis.Synthesizer(obj, device=device)
-    return smis.Synthesizer.load(obj, device=device)
+    model = model or "synthetic"
+    path = resolve_model(model)
+    if not path.exists():
+        raise ModelError(f"model file {path} not found: pass an smis model file (a run's model.pt, "
+                         "`python -m smis.convert` output), a training checkpoint, the authors' folder with "
+                         f"--dataset, or a shipped model's name ({', '.join(sorted(PRETRAINED))})")
+    described = f"shipped {model} model" if str(model) in PRETRAINED and path != Path(model) else str(path)
+    return smis.Synthesizer.load(path, device=device, dataset=dataset), described
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m smis.studio", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None,
-                   help=f"a model file, the authors' folder (with --dataset), or 'synthetic' (default: "
-                        f"the pretrained synthetic model when shipped, else {DEMO_MODEL})")
+                   help="a model file, the authors' folder (with --dataset), or a shipped model's name "
+                        "(default: synthetic, the shipped model)")
     p.add_argument("--dataset", default=None,
                    help="for the authors' folder: deepfashion, cityscapes or ade20k")
     p.add_argument("--host", default="127.0.0.1",

@@ -12,10 +12,18 @@ import copy
 
 import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
 
 from ..data.sampling import derive_seed
 from ..data.spec import DatasetSpec
-from ..losses import VGGLoss, feature_matching_loss, generator_adv_loss, hinge_d_loss, kl_divergence
+from ..losses import (
+    VGGLoss,
+    feature_matching_loss,
+    generator_adv_loss,
+    hinge_d_loss,
+    isolation_loss,
+    kl_divergence,
+)
 from ..networks import GroupDNet, GroupDNetConfig
 from .figures import validation_figures
 from .schedule import ConstantThenLinear
@@ -57,6 +65,17 @@ def encoder_health(mu: torch.Tensor, logvar: torch.Tensor, label: torch.Tensor, 
     return out
 
 
+@torch.no_grad()
+def init_encoder_heads(encoder, head_gain: float | None = None, logvar_bias: float | None = None) -> None:
+    """Re-initialise the encoder's mu/logvar heads: xavier-normal(head_gain) weights, logvar_bias
+    in fc_var's bias; None leaves the authors' init."""
+    if head_gain is not None:
+        for head in (encoder.fc_mu, encoder.fc_var):
+            torch.nn.init.xavier_normal_(head.weight, gain=head_gain)
+    if logvar_bias is not None:
+        encoder.fc_var.bias.fill_(logvar_bias)
+
+
 class NonFiniteLossError(RuntimeError):
     """A loss became NaN or infinite: training stops, the last good checkpoint stays."""
 
@@ -66,14 +85,22 @@ class GroupDNetModule(pl.LightningModule):
     ema_decay: keep an exponential moving average of the generator for evaluation (None: off);
     samples: how many images the validation figures show (rows, random, resample);
     dataset: the DatasetSpec of the training data as a dict (stored in checkpoints and model files,
-      used for the figures' palette and class names)."""
+      used for the figures' palette and class names);
+    channels_last: keep the networks' weights and the images in channels-last memory (the same
+      maths; oneDNN's convs on a CPU skip their layout conversions);
+    encoder_init: {"head_gain", "logvar_bias"}, not the authors' (null keeps theirs: xavier gain
+      0.02, bias 0): the encoder heads' init, so that the codes start informative (mu ~0.1, not
+      ~0.003) and nearly noise-free (sigma = exp(logvar_bias / 2)) instead of buried under the
+      reparameterisation's unit noise."""
 
     def __init__(self, model: dict, optim: dict, loss: dict, seed: int = 0,
-                 ema_decay: float | None = None, samples: dict | None = None, dataset: dict | None = None):
+                 ema_decay: float | None = None, samples: dict | None = None, dataset: dict | None = None,
+                 channels_last: bool = False, encoder_init: dict | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.net = GroupDNet(GroupDNetConfig.from_dict(model))
+        init_encoder_heads(self.net.encoder, **(encoder_init or {}))
         self.vgg = VGGLoss(loss["vgg_weights"]) if loss["vgg"] > 0 else None
         if self.vgg is not None:
             self.vgg.requires_grad_(False)
@@ -82,6 +109,8 @@ class GroupDNetModule(pl.LightningModule):
             self.generator_ema = copy.deepcopy(self.net.generator).requires_grad_(False)
         self.spec = DatasetSpec.from_dict(dataset) if dataset else None
         self.net.spec = self.spec
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
 
     # --- building blocks -------------------------------------------------------------------
     def noise(self, batch_idx: int) -> torch.Generator:
@@ -91,10 +120,27 @@ class GroupDNetModule(pl.LightningModule):
         return g.manual_seed(derive_seed(self.hparams.seed, self.current_epoch, batch_idx, self.global_rank))
 
     def generate(self, image, label, instance, generator):
-        """Encode the real image, sample z ~ N(mu, sigma), decode. -> fake, mu, logvar."""
+        """Encode the real image, sample z ~ N(mu, sigma), decode. -> fake, mu, logvar, z."""
         mu, logvar = self.net.encode(image, label)
         z = self.net.reparameterize(mu, logvar, generator)
-        return self.net.decode(label, z, instance), mu, logvar
+        return self.net.decode(label, z, instance), mu, logvar, z
+
+    def redraw_one_class(self, label, instance, z, noise) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """With probability loss.isolation_fraction: per image, one present class c (uniformly)
+        gets a fresh prior code and the batch is decoded again -> (redrawn images, c per image);
+        else None. Its own random stream, derived from the batch's `noise`, so the other draws
+        of the step are those of a run without this loss."""
+        w = self.hparams.loss
+        g = torch.Generator(device=z.device).manual_seed(derive_seed(noise.initial_seed(), 1))
+        if float(torch.rand((), generator=g, device=z.device)) >= w.get("isolation_fraction", 1.0):
+            return None
+        B, C, L = z.shape[0], self.net.config.num_classes, self.net.config.latent_per_class
+        present = torch.zeros(B, C, device=z.device).scatter_(1, label.flatten(1), 1.0)   # (B,C)
+        classes = torch.multinomial(present, 1, generator=g)[:, 0]                       # (B,)
+        codes = z.detach().clone().view(B, C, L, *z.shape[2:])
+        codes[torch.arange(B, device=z.device), classes] = torch.randn(
+            B, L, *z.shape[2:], generator=g, device=z.device, dtype=z.dtype)
+        return self.net.decode(label, codes.view_as(z), instance), classes
 
     def discriminate(self, label, instance, fake, real):
         """One D pass over fake and real together (as the authors do) -> (fake, real) features."""
@@ -103,6 +149,22 @@ class GroupDNetModule(pl.LightningModule):
         feats = self.net.discriminator_features(torch.cat([label, label]), torch.cat([fake, real]),
                                                 both_instance)
         return ([[f[:B] for f in scale] for scale in feats], [[f[B:] for f in scale] for scale in feats])
+
+    def discriminate_for_generator(self, label, instance, fake, real):
+        """The G step's D pass -> (fake, real) features, the same values as `discriminate` but
+        faster: real's features are only feature matching's targets, so real goes through D
+        after fake, without gradient and in eval mode. D's spectral norms then step once (in
+        the fake pass) and the real pass reads the stepped vectors, as one pass over both would;
+        no backward pass runs through the real half."""
+        fake_feats = self.net.discriminator_features(label, fake, instance)
+        was_training = self.net.discriminator.training
+        self.net.discriminator.eval()
+        try:
+            with torch.no_grad():
+                real_feats = self.net.discriminator_features(label, real, instance)
+        finally:
+            self.net.discriminator.train(was_training)
+        return fake_feats, real_feats
 
     def decode_for_eval(self, label, z, instance=None) -> torch.Tensor:
         """Decode with the EMA generator when there is one."""
@@ -129,13 +191,21 @@ class GroupDNetModule(pl.LightningModule):
     def generator_losses(self, image, label, instance, noise) -> tuple[dict, torch.Tensor, tuple]:
         """G + E losses (weighted). -> terms, the fake, the encoder's (mu, logvar)."""
         w = self.hparams.loss
-        fake, mu, logvar = self.generate(image, label, instance, noise)
-        fake_feats, real_feats = self.discriminate(label, instance, fake, image)
+        fake, mu, logvar, z = self.generate(image, label, instance, noise)
+        fake_feats, real_feats = self.discriminate_for_generator(label, instance, fake, image)
         terms = {"gan": w["gan"] * generator_adv_loss(fake_feats),
                  "feat": w["feat"] * feature_matching_loss(fake_feats, real_feats),
-                 "kld": w["kld"] * kl_divergence(mu.float(), logvar.float())}
+                 "kld": w["kld"] * kl_divergence(mu.float(), logvar.float(), w.get("kld_reduction", "sum"))}
         if self.vgg is not None:
             terms["vgg"] = w["vgg"] * self.vgg(fake.float(), image.float())
+        # additions to the authors' losses (weight 0 in their presets), for training without VGG
+        if w.get("l1", 0) > 0:
+            terms["l1"] = w["l1"] * F.l1_loss(fake.float(), image.float())
+        if w.get("isolation", 0) > 0:
+            redrawn = self.redraw_one_class(label, instance, z, noise)
+            if redrawn is not None:
+                terms["isolation"] = w["isolation"] * isolation_loss(
+                    redrawn[0].float(), fake.float(), label, redrawn[1], w.get("isolation_band", 4))
         return terms, fake, (mu, logvar)
 
     def discriminator_losses(self, image, label, instance, fake) -> tuple[dict, list, list]:
@@ -167,7 +237,7 @@ class GroupDNetModule(pl.LightningModule):
         with frozen(self.net.generator, self.net.encoder):
             if not self.hparams.optim.get("d_reuses_fake", False):
                 with torch.no_grad():
-                    fake, _, _ = self.generate(image, label, instance, noise)
+                    fake = self.generate(image, label, instance, noise)[0]
             terms, fake_feats, real_feats = self.discriminator_losses(image, label, instance, fake)
             self.check_finite("discriminator", terms)
             opt_d.zero_grad(set_to_none=True)
@@ -178,6 +248,8 @@ class GroupDNetModule(pl.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
         image, label, instance = batch["image"], batch["label"], batch.get("instance")
+        if self.hparams.channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
         noise = self.noise(batch_idx)
         g_terms, fake, (mu, logvar) = self.generator_step(opt_g, image, label, instance, noise,
                                                           self.manual_backward)

@@ -1,0 +1,88 @@
+"""The shipped model: found by name everywhere a model is taken, deterministic, and with the
+per-class control it is shipped for (issue 15 item 4), checked on a few held-out scenes."""
+
+import pytest
+import torch
+
+import smis
+from smis import pretrained
+from smis.data import SyntheticScenes
+from smis.data.datamodules import VAL_OFFSET
+from smis.evaluation.separation import class_separation, summarize_separation, transfer_hits
+from smis.latents import LatentLayout
+from smis.networks import GroupDNet, preset
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return smis.load_pretrained("synthetic")
+
+
+@pytest.fixture(scope="module")
+def held_out(shipped):
+    """6 synthetic scenes no training run sees, at the model's native size."""
+    scenes = SyntheticScenes(6, tuple(shipped.spec.native_size), train=False, first_index=VAL_OFFSET + 500)
+    return [scenes.scene(i) for i in range(6)]
+
+
+def test_the_shipped_file_is_small_fp16_and_loads_by_name(shipped):
+    path = pretrained.pretrained_path("synthetic")
+    assert path.stat().st_size < 16 * 2**20
+    payload = torch.load(path, weights_only=True)
+    assert {v.dtype for v in payload["state_dict"].values() if v.is_floating_point()} == {torch.float16}
+    assert payload["meta"]["fp16_max_decode_error"] <= 1e-2
+    assert shipped.discriminator is None and not shipped.training
+    assert shipped.spec.name == "synthetic" and min(shipped.spec.native_size) >= 128
+    assert next(shipped.parameters()).dtype == torch.float32                 # decoded in fp32
+    synth = smis.Synthesizer.load("synthetic", device="cpu")
+    assert synth.net.config == shipped.config
+    assert smis.load_model("synthetic").config == shipped.config
+
+
+def test_a_file_of_that_name_wins_and_unknown_names_are_listed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    net = GroupDNet(preset("small", ngf=4, encoder_width=16), with_discriminator=False)
+    smis.save_model(net, tmp_path / "synthetic")
+    assert smis.load_model("synthetic").config == net.config
+    with pytest.raises(ValueError, match="no shipped model named 'cityscapes'; shipped: synthetic"):
+        smis.load_pretrained("cityscapes")
+
+
+def test_decoding_is_deterministic(shipped, held_out):
+    synth = smis.Synthesizer(shipped, device="cpu")
+    label = held_out[0][1]
+    first = synth.sample(label, [3, 4], size="input", output="tensor").images
+    again = synth.sample(label, [3, 4], size="input", output="tensor").images
+    assert torch.equal(first, again) and not torch.equal(first[0], first[1])
+
+
+def test_one_class_redraws_stay_in_their_class_and_transfer_carries_the_look(shipped, held_out):
+    """The item-4 targets on 6 held-out scenes (the README's figures use 50 and 32)."""
+    layout = LatentLayout.of(shipped)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        results, hits = [], []
+        for image, label in held_out:
+            z = shipped.sample_z(1, *label.shape[1:], generator=g)
+            results.append(class_separation(shipped.decode, layout, label[None], z, 3, g))
+        codes = [shipped.encode(image[None], label[None])[0] for image, label in held_out]
+        recon = [(shipped.decode(label[None], mu) - image).abs().mean() for (image, label), mu
+                 in zip(held_out, codes)]
+        for t, r in [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (5, 0)]:
+            hits += transfer_hits(shipped.decode, layout, (held_out[t][0][None], held_out[t][1][None], codes[t]),
+                                  (held_out[r][0][None], held_out[r][1][None], codes[r])).values()
+    summary = summarize_separation(results)
+    assert summary["separation"] <= 0.10 and summary["inside"] >= 0.05
+    assert float(torch.stack(recon).mean()) <= 0.15
+    assert sum(hits) / len(hits) >= 0.9
+
+
+def test_pack_refuses_a_lossy_fp16_file_and_writes_nothing(tmp_path):
+    net = GroupDNet(preset("small", ngf=4, encoder_width=16), with_discriminator=False)
+    net.spec = smis.data.SYNTHETIC
+    source = smis.save_model(net, tmp_path / "model.pt")
+    with pytest.raises(ValueError, match="fp16 storage changes a decode"):
+        pretrained.pack(source, tmp_path / "shipped.pt", tolerance=0.0)
+    assert not (tmp_path / "shipped.pt").exists()
+    packed = pretrained.pack(source, tmp_path / "shipped.pt", card="test")
+    assert torch.load(packed, weights_only=True)["meta"]["card"] == "test"
