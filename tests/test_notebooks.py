@@ -1,8 +1,8 @@
 """The notebooks run in a Jupyter kernel (nbclient), from a temporary copy of the notebooks folder,
 so what they write (../results/notebooks/NAME/) and their outputs stay out of the checkout.
 
-The application notebooks (01_... to 06_...) use the `trained_synthetic` model (SMIS_MODEL) and run
-two at a time; the walkthrough needs the authors' reference files (SMIS_REFERENCE_DIR) and is
+The application notebooks (01_... to 06_...) use the shipped model (smis.load_pretrained("synthetic"),
+their default) and run two at a time; the walkthrough needs the authors' reference files (SMIS_REFERENCE_DIR) and is
 skipped without them.
 """
 
@@ -96,10 +96,9 @@ def run_notebooks(names: list[str], tmp: Path, env: dict[str, str]) -> tuple[dic
 
 
 @pytest.fixture(scope="module")
-def applications(trained_synthetic, tmp_path_factory) -> tuple[dict, Path]:
-    """Every application notebook run once on the small trained model."""
-    return run_notebooks(APPLICATIONS, tmp_path_factory.mktemp("notebooks"),
-                         {"SMIS_MODEL": str(trained_synthetic["model_path"])})
+def applications(tmp_path_factory) -> tuple[dict, Path]:
+    """Every application notebook run once, on the shipped model."""
+    return run_notebooks(APPLICATIONS, tmp_path_factory.mktemp("notebooks"), {})
 
 
 def stdout(nb) -> str:

@@ -170,6 +170,23 @@ def test_init_from_with_ema_starts_the_average_from_the_loaded_weights(tmp_path,
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_the_control_recipe_logs_its_terms_and_starts_informative(tmp_path):
+    """loss=control (L1, image-mean KL, isolation on every step here), the encoder heads' init and
+    channels-last memory, end to end."""
+    result = run(tmp_path, *SYNTHETIC, "loss=control", "loss.isolation_fraction=1.0", "encoder_init.head_gain=1.0",
+                 "encoder_init.logvar_bias=-6.0", "channels_last=true", "trainer.max_steps=4",
+                 "trainer.limit_val_batches=1")
+    rows = (result["run_dir"] / "csv" / "metrics.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    for key in ("train/g_l1", "train/g_isolation", "train/g_kld"):
+        assert key in header
+    first = dict(zip(header, rows[1].split(",")))
+    assert 0.04 < float(first["encoder/sigma"]) < 0.06                 # exp(-6 / 2) = 0.0498
+    assert float(first["encoder/mu_std"]) > 0.02                       # not the authors' ~0.003
+    net = load_model(result["model_path"])
+    assert next(net.parameters()).is_contiguous()                      # model files load as usual
+
+
 def test_too_little_data_for_one_batch_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match="fewer than one batch"):
         run(tmp_path, *SYNTHETIC, "dataset.num_train=1")
@@ -178,7 +195,10 @@ def test_too_little_data_for_one_batch_is_an_error(tmp_path):
 def test_invalid_values_fail_before_training(tmp_path):
     for override, message in [("optim.lr_g=0", "optim.lr_g"), ("trainer.precision=fp8", "trainer.precision"),
                               ("ema_decay=1.5", "ema_decay"), ("dataset.size=100", "multiples of 64"),
-                              ("model=cityscapes", "model.num_classes=35")]:
+                              ("model=cityscapes", "model.num_classes=35"),
+                              ("loss.kld_reduction=mean", "loss.kld_reduction"),
+                              ("loss.isolation_fraction=2", "loss.isolation_fraction"),
+                              ("encoder_init.head_gain=-1", "encoder_init.head_gain")]:
         with pytest.raises(ConfigError, match=message):
             run(tmp_path, *SYNTHETIC, override)
     assert not (tmp_path / "logs").exists()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+PRETRAINED_DIR = Path(__file__).parent          # the files sit beside this module
 
 # name -> file in PRETRAINED_DIR
 PRETRAINED = {
@@ -46,7 +46,7 @@ def resolve_model(source: str | os.PathLike) -> Path:
 def load_pretrained(name: str = "synthetic", map_location="cpu"):
     """The shipped model `name` as a GroupDNet in eval mode (generator and encoder; its `spec`
     holds the dataset's classes, palette and native size)."""
-    from .checkpoint import load_model
+    from ..checkpoint import load_model
 
     return load_model(pretrained_path(name), map_location=map_location)
 
@@ -58,7 +58,7 @@ def pack(model: str | os.PathLike, out: str | os.PathLike, tolerance: float = 1e
     [-1, 1]) on a seeded code. `meta` (the model card's facts) is stored in the file."""
     import torch
 
-    from .checkpoint import load_model, save_model
+    from ..checkpoint import load_model, save_model
 
     def generator_and_encoder():
         net = load_model(model)
