@@ -10,15 +10,22 @@ from smis.benchmarks import data as data_benchmark
 from smis.benchmarks import train_step as train_step_benchmark
 
 
-def test_demo_trains_and_writes_its_three_figures(tmp_path, capsys):
-    demo.main(["--out", str(tmp_path), "dataset.num_train=4", "dataset.batch_size=2", "dataset.num_val=2",
-               "optim.constant_epochs=1", "optim.decay_epochs=0", "~callbacks.progress_bar"])
+def test_demo_trains_and_writes_its_three_figures_beside_the_shipped_models(tmp_path, capsys):
+    demo.main(["--out", str(tmp_path), "--scenes", "4", "dataset.num_train=4", "dataset.batch_size=2",
+               "dataset.num_val=2", "optim.constant_epochs=1", "optim.decay_epochs=0", "~callbacks.progress_bar"])
     out = capsys.readouterr().out
     assert str(tmp_path.resolve()) in out
-    cell_w, cell_h = 128 + 2, 64 + 2                    # 64x128 scenes, 2 px padding
-    for name, (cols, rows) in {"samples": (7, 4), "resample": (7, 3), "transfer": (5, 3)}.items():
-        with Image.open(tmp_path / f"{name}.png") as im:
-            assert im.size == (cols * cell_w + 2, rows * cell_h + 2), name
+    for folder, (h, w) in {tmp_path: (64, 128), tmp_path / "shipped": (128, 128)}.items():
+        cell_w, cell_h = w + 2, h + 2                   # 2 px padding
+        for name, (cols, rows) in {"samples": (7, 4), "resample": (7, 3), "transfer": (5, 3)}.items():
+            with Image.open(folder / f"{name}.png") as im:
+                assert im.size == (cols * cell_w + 2, rows * cell_h + 2), (folder, name)
+        metrics = json.loads((folder / "control" / "metrics.json").read_text())
+        assert metrics["images"] == 4 and 0 <= metrics["transfer"] <= 1
+    table = [line.split() for line in out.splitlines() if line.strip().startswith(("demo ", "shipped "))]
+    assert [row[0] for row in table] == ["demo", "shipped"]
+    shipped = json.loads((tmp_path / "shipped" / "control" / "metrics.json").read_text())
+    assert abs(float(table[1][1]) - shipped["separation"]) <= 5e-4
     assert (tmp_path / "training" / "model.pt").is_file()
     assert (tmp_path / "training" / "samples" / "epoch_000_resample.png").is_file()
 

@@ -9,6 +9,7 @@ metrics (smis.evaluate metrics=[separation]):
                    the target with one class's look (its code) taken from the reference
 
     python -m smis.demo [--out results/demo] [Hydra overrides, e.g. optim.constant_epochs=5]
+    python -m smis.demo --shipped-only --out docs/shipped      # the README's figures of the shipped model
 """
 
 from __future__ import annotations
@@ -64,11 +65,13 @@ def figures(model_path: str | Path, out: Path, size, scene_seed: int = 0, seed: 
     return paths
 
 
-def control_metrics(model: str | Path, size, out: Path) -> dict:
-    """The pixel-space control metrics (smis.evaluate metrics=[separation]) on 32 held-out scenes."""
+def control_metrics(model: str | Path, size, out: Path, scenes: int = 32) -> dict:
+    """The pixel-space control metrics (smis.evaluate metrics=[separation]) on held-out scenes:
+    reconstruction and transfer on `scenes`, one-class re-draws on half of them."""
     cfg = compose_config([f"ckpt={model}", "metrics=[separation]", "logger=none", "device=cpu",
-                          f"dataset.size=[{size[0]},{size[1]}]", "dataset.num_val=32", "dataset.num_workers=0",
-                          "separation.label_maps=16"], output_dir=out, log_dir=out, config_name="evaluate")
+                          f"dataset.size=[{size[0]},{size[1]}]", f"dataset.num_val={scenes}",
+                          "dataset.num_workers=0", f"separation.label_maps={max(scenes // 2, 1)}"],
+                         output_dir=out, log_dir=out, config_name="evaluate")
     return evaluate(cfg)
 
 
@@ -77,39 +80,49 @@ def main(argv=None) -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("results/demo"))
     p.add_argument("overrides", nargs="*", help="Hydra overrides on top of experiment=demo")
+    p.add_argument("--scenes", type=int, default=32, help="held-out scenes for the control metrics")
+    p.add_argument("--shipped-only", action="store_true",
+                   help="no training: only the shipped model's figures and metrics (the README's)")
     args = p.parse_args(argv)
     t0 = time.time()
+    shipped = load_pretrained("synthetic")
+    models = {"shipped": ("synthetic", tuple(shipped.spec.native_size),
+                          args.out if args.shipped_only else args.out / "shipped")}
     cfg = compose_config(["experiment=demo", *args.overrides], output_dir=args.out / "training",
                          log_dir=args.out)
-    print(f"training the small GroupDNet on synthetic scenes ({cfg.dataset.num_train} scenes x "
-          f"{cfg.optim.constant_epochs + cfg.optim.decay_epochs} epochs) ...", flush=True)
-    result = train(cfg)
+    if not args.shipped_only:
+        print(f"training the small GroupDNet on synthetic scenes ({cfg.dataset.num_train} scenes x "
+              f"{cfg.optim.constant_epochs + cfg.optim.decay_epochs} epochs) ...", flush=True)
+        result = train(cfg)
+        size = cfg.dataset.size
+        size = (size, size) if isinstance(size, int) else tuple(size)
+        models = {"demo": (result["model_path"], size, args.out), **models}
     trained = time.time() - t0
-    size = cfg.dataset.size if isinstance(cfg.dataset.size, int) else tuple(cfg.dataset.size)
-    size = (size, size) if isinstance(size, int) else size
-    shipped = load_pretrained("synthetic")
-    models = {"demo": (result["model_path"], size, args.out),
-              "shipped": ("synthetic", tuple(shipped.spec.native_size), args.out / "shipped")}
     metrics = {}
     for name, (model, model_size, folder) in models.items():
         print(f"figures and control metrics of the {name} model ...", flush=True)
         figures(model, folder, model_size, cfg.dataset.scene_seed, cfg.seed)
-        metrics[name] = control_metrics(model, model_size, folder / "control")
+        metrics[name] = control_metrics(model, model_size, folder / "control", args.scenes)
     out = args.out.resolve()
-    print(f"\ntrained in {trained:.0f}s; all done after {time.time() - t0:.0f}s. On 32 held-out scenes:")
+    if not args.shipped_only:
+        print(f"\ntrained in {trained:.0f}s; all done after {time.time() - t0:.0f}s.")
+    print(f"On {args.scenes} held-out scenes:")
     print(f"  {'model':8} {'separation':>10} {'inside':>7} {'outside':>7} {'recon L1':>8} {'transfer':>8}")
     for name, m in metrics.items():
         print(f"  {name:8} {m['separation']:10.3f} {m['pixel_inside']:7.3f} {m['pixel_outside']:7.3f} "
               f"{m['recon_l1']:8.3f} {m['transfer']:8.0%}")
     print("  (separation: pixel change outside a re-drawn class / inside it, lower is better; transfer: "
           "share of pairs where a copied class code carries the reference's colour)")
-    print(f"\nin {out} (the shipped model's figures in shipped/):")
+    where = "" if args.shipped_only else " (the shipped model's figures in shipped/)"
+    print(f"\nin {out}{where}:")
     print("  samples.png   label | real | reconstruction | 4 random codes (unseen scenes)")
     print("  resample.png  label | reconstruction | 5 draws of one class's code; rows: "
           + ", ".join(RESAMPLED))
     print(f"  transfer.png  target label | target reconstructed | reference | reference reconstructed | "
           f"target with the reference's {TRANSFERRED}")
-    print("  training/     checkpoints, model.pt, per-epoch figures in samples/, metrics in csv/")
+    print("  control/      the metrics in metrics.json and metrics.md (per class)")
+    if not args.shipped_only:
+        print("  training/     checkpoints, model.pt, per-epoch figures in samples/, metrics in csv/")
 
 
 if __name__ == "__main__":
