@@ -12,7 +12,8 @@ from smis.benchmarks import train_step as train_step_benchmark
 
 def test_demo_trains_and_writes_its_three_figures_beside_the_shipped_models(tmp_path, capsys):
     demo.main(["--out", str(tmp_path), "--scenes", "4", "dataset.num_train=4", "dataset.batch_size=2",
-               "dataset.num_val=2", "optim.constant_epochs=1", "optim.decay_epochs=0", "~callbacks.progress_bar"])
+               "dataset.num_val=2", "optim.constant_epochs=1", "optim.decay_epochs=0",
+               "~callbacks.progress_bar"])
     out = capsys.readouterr().out
     assert str(tmp_path.resolve()) in out
     for folder, (h, w) in {tmp_path: (64, 128), tmp_path / "shipped": (128, 128)}.items():

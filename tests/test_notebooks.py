@@ -2,8 +2,8 @@
 so what they write (../results/notebooks/NAME/) and their outputs stay out of the checkout.
 
 The application notebooks (01_... to 06_...) use the shipped model (smis.load_pretrained("synthetic"),
-their default) and run two at a time; the walkthrough needs the authors' reference files (SMIS_REFERENCE_DIR) and is
-skipped without them.
+their default) and run two at a time; the walkthrough needs the authors' reference files
+(SMIS_REFERENCE_DIR) and is skipped without them.
 """
 
 from __future__ import annotations

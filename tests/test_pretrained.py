@@ -62,15 +62,16 @@ def test_one_class_redraws_stay_in_their_class_and_transfer_carries_the_look(shi
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         results, hits = [], []
-        for image, label in held_out:
+        for _, label in held_out:
             z = shipped.sample_z(1, *label.shape[1:], generator=g)
             results.append(class_separation(shipped.decode, layout, label[None], z, 3, g))
         codes = [shipped.encode(image[None], label[None])[0] for image, label in held_out]
         recon = [(shipped.decode(label[None], mu) - image).abs().mean() for (image, label), mu
                  in zip(held_out, codes)]
         for t, r in [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (5, 0)]:
-            hits += transfer_hits(shipped.decode, layout, (held_out[t][0][None], held_out[t][1][None], codes[t]),
-                                  (held_out[r][0][None], held_out[r][1][None], codes[r])).values()
+            (t_image, t_label), (r_image, r_label) = held_out[t], held_out[r]
+            hits += transfer_hits(shipped.decode, layout, (t_image[None], t_label[None], codes[t]),
+                                  (r_image[None], r_label[None], codes[r])).values()
     summary = summarize_separation(results)
     assert summary["separation"] <= 0.10 and summary["inside"] >= 0.05
     assert float(torch.stack(recon).mean()) <= 0.15
@@ -78,7 +79,7 @@ def test_one_class_redraws_stay_in_their_class_and_transfer_carries_the_look(shi
 
 
 def test_pack_refuses_a_lossy_fp16_file_and_writes_nothing(tmp_path):
-    from tests.test_studio import tiny_net              # a small net whose decodes are finite and varied
+    from tests.test_studio import tiny_net  # a small net whose decodes are finite and varied
 
     source = smis.save_model(tiny_net(), tmp_path / "model.pt")
     with pytest.raises(ValueError, match="fp16 storage changes a decode"):

@@ -51,17 +51,19 @@ def load_pretrained(name: str = "synthetic", map_location="cpu"):
     return load_model(pretrained_path(name), map_location=map_location)
 
 
-def pack(model: str | os.PathLike, out: str | os.PathLike, tolerance: float = 1e-2, **meta) -> Path:
+def pack(model: str | os.PathLike, out: str | os.PathLike, tolerance: float = 1e-2, prefer_ema: bool = True,
+         **meta) -> Path:
     """Write a trained model (a run's model.pt or a checkpoint) as a shipped file: generator and
     encoder only, floating-point tensors stored in fp16. Refuses (and writes nothing) when a
     decode from the fp16 file differs from the fp32 model's by more than `tolerance` (images in
-    [-1, 1]) on a seeded code. `meta` (the model card's facts) is stored in the file."""
+    [-1, 1]) on a seeded code. prefer_ema: from a training checkpoint, the EMA generator when
+    there is one. `meta` (the model card's facts) is stored in the file."""
     import torch
 
     from ..checkpoint import load_model, save_model
 
     def generator_and_encoder():
-        net = load_model(model)
+        net = load_model(model, prefer_ema=prefer_ema)
         net.discriminator = None
         return net
 
@@ -74,5 +76,6 @@ def pack(model: str | os.PathLike, out: str | os.PathLike, tolerance: float = 1e
     with torch.no_grad():
         error = float((net.decode(label, z) - restored.decode(label, z)).abs().max())
     if error > tolerance:
-        raise ValueError(f"{model}: fp16 storage changes a decode by {error:.4f} (> {tolerance}); not written")
+        raise ValueError(f"{model}: fp16 storage changes a decode by {error:.4f} (> {tolerance}); "
+                         "not written")
     return save_model(packed, out, fp16_max_decode_error=error, **meta)
