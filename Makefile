@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m smis.demo
 
-# the studio web page (http://127.0.0.1:8765/) for the demo model; other models: STUDIO_ARGS="--model PATH"
+# the studio web page (http://127.0.0.1:8765/) for the shipped model; others: STUDIO_ARGS="--model PATH"
 .PHONY: studio
 studio: $(STAMP)
 	$(PY) -m smis.studio $(STUDIO_ARGS)

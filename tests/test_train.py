@@ -140,9 +140,9 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
     real_kl = module_code.kl_divergence
     calls = {"n": 0}
 
-    def kl_that_breaks(mu, logvar):             # fine for the first epoch (2 steps), then NaN
+    def kl_that_breaks(mu, logvar, reduction="sum"):    # fine for the first epoch (2 steps), then NaN
         calls["n"] += 1
-        return real_kl(mu, logvar) * (float("nan") if calls["n"] > 2 else 1.0)
+        return real_kl(mu, logvar, reduction) * (float("nan") if calls["n"] > 2 else 1.0)
 
     monkeypatch.setattr(module_code, "kl_divergence", kl_that_breaks)
     with pytest.raises(NonFiniteLossError, match="non-finite generator loss at epoch 1") as err:

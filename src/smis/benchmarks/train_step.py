@@ -112,6 +112,11 @@ def parse_variant(text: str) -> dict:
             "encoder": "present"}
 
 
+def preset_config(name: str, args):
+    """The preset, with --norm-rule when given (the shipped synthetic model uses fixed32)."""
+    return model_preset(name, norm_rule=args.norm_rule) if args.norm_rule else model_preset(name)
+
+
 def use_authors_algorithm(module: GroupDNetModule) -> None:
     """The same maths computed as the authors do: their loop crops and the encoder over all
     classes, gamma and beta by two convs, and the G step's D pass over fake and real together."""
@@ -131,7 +136,7 @@ def measure(name: str, size: tuple[int, int], batch: int, variant: dict, args,
         raise RuntimeError("bf16 is not supported on this GPU")
     rss_before = peak_rss_mib()
     loss = {**LOSS, "vgg": 0.0 if args.no_vgg else LOSS["vgg"], "vgg_weights": "random"}
-    module = GroupDNetModule(model_preset(name).to_dict(), OPTIM, loss).to(device)
+    module = GroupDNetModule(preset_config(name, args).to_dict(), OPTIM, loss).to(device)
     net = module.net
     if variant["encoder"] == "authors":
         use_authors_algorithm(module)
@@ -195,7 +200,7 @@ def decode_ms(name: str, size: tuple[int, int], precision: str, args, device: to
     """Median time of decoding one image from a fresh code (eval mode, no gradients)."""
     from ..networks import GroupDNet
 
-    net = GroupDNet(model_preset(name), with_discriminator=False).to(device).eval()
+    net = GroupDNet(preset_config(name, args), with_discriminator=False).to(device).eval()
     label, instance = scene(1, net.config.num_classes, *size)
     label = label.to(device)
     instance = instance.to(device) if net.config.instance_edges else None
@@ -281,6 +286,8 @@ def main(argv=None) -> None:
     p.add_argument("--size", type=parse_size, default=None,
                    help="HxW, default: the native size of the preset's dataset (its spec)")
     p.add_argument("--no-vgg", action="store_true", help="leave the VGG loss out (weight 0)")
+    p.add_argument("--norm-rule", default=None, choices=["fixed128", "fixed64", "fixed32"],
+                   help="the conditional norms' rule (small preset only; default: the preset's)")
     p.add_argument("--decode", action="store_true", help="also time decoding one image per preset")
     p.add_argument("--steps", type=int, default=5, help="timed steps (median)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
