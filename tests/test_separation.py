@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from smis.evaluation.separation import class_separation, summarize_separation
+from smis.evaluation.separation import class_separation, summarize_separation, transfer_hits
 from smis.latents import LatentLayout
 from smis.losses import far_from
 
@@ -79,3 +79,21 @@ def test_encoder_health_sees_collapse_and_information():
     assert informative["mu_std"] == pytest.approx(torch.arange(4.0).std().item())
     assert informative["sigma"] == pytest.approx(math.exp(-1))
     assert "mu_std" not in encoder_health(mu[:1], mu[:1], label[:1], 8)   # one image: no spread
+
+
+def test_transfer_hits_when_the_copied_code_carries_the_colour():
+    """Class c's pixels take the colour of c's code (a faithful decoder) or ignore the codes."""
+    def faithful(label, z):
+        colours = torch.stack([z[:, 2 * c].mean((1, 2)) for c in range(3)], 1)   # (B, 3)
+        return colours.gather(1, label.flatten(1)).view(label.shape).expand(-1, 3, -1, -1)
+
+    def ignores_codes(label, z):
+        return torch.full((label.shape[0], 3, *label.shape[2:]), 0.5)
+
+    label = label_map()
+    target = (torch.full((1, 3, 64, 128), 0.5), label, torch.full((1, 6, 1, 2), 0.5))    # looks 0.5
+    reference = (torch.full((1, 3, 64, 128), -0.5), label, torch.full((1, 6, 1, 2), -0.5))
+    assert transfer_hits(faithful, LAYOUT, target, reference) == {0: True, 1: True}
+    assert transfer_hits(ignores_codes, LAYOUT, target, reference) == {0: False, 1: False}
+    absent = label.clone().fill_(0)                     # class 1 not in the reference: not counted
+    assert transfer_hits(faithful, LAYOUT, target, (reference[0], absent, reference[2])) == {0: True}
