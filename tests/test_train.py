@@ -171,14 +171,14 @@ def test_init_from_with_ema_starts_the_average_from_the_loaded_weights(tmp_path,
 
 
 def test_the_control_recipe_logs_its_terms_and_starts_informative(tmp_path):
-    """loss=control (L1, image-mean KL, isolation on every step here), the encoder heads' init and
-    channels-last memory, end to end."""
-    result = run(tmp_path, *SYNTHETIC, "loss=control", "loss.isolation_fraction=1.0",
+    """loss=control (L1, image-mean KL, isolation on every step here), flipped codes, the encoder
+    heads' init and channels-last memory, end to end."""
+    result = run(tmp_path, *SYNTHETIC, "loss=control", "loss.isolation_fraction=1.0", "loss.flipped_codes=1.0",
                  "encoder_init.head_gain=1.0", "encoder_init.logvar_bias=-6.0", "channels_last=true",
                  "trainer.max_steps=4", "trainer.limit_val_batches=1")
     rows = (result["run_dir"] / "csv" / "metrics.csv").read_text().splitlines()
     header = rows[0].split(",")
-    for key in ("train/g_l1", "train/g_isolation", "train/g_kld"):
+    for key in ("train/g_l1", "train/g_isolation", "train/g_kld", "train/g_flipped_codes"):
         assert key in header
     first = dict(zip(header, rows[1].split(",")))
     assert 0.04 < float(first["encoder/sigma"]) < 0.06                 # exp(-6 / 2) = 0.0498
@@ -198,6 +198,7 @@ def test_invalid_values_fail_before_training(tmp_path):
                               ("model=cityscapes", "model.num_classes=35"),
                               ("loss.kld_reduction=mean", "loss.kld_reduction"),
                               ("loss.isolation_fraction=2", "loss.isolation_fraction"),
+                              ("loss.flipped_codes_fraction=-1", "loss.flipped_codes_fraction"),
                               ("encoder_init.head_gain=-1", "encoder_init.head_gain")]:
         with pytest.raises(ConfigError, match=message):
             run(tmp_path, *SYNTHETIC, override)

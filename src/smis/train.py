@@ -56,9 +56,10 @@ NUMERIC_OPTIONS = {
     "optim.constant_epochs": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
     "optim.decay_epochs": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
     **{f"loss.{k}": ("a number >= 0", lambda v: _is_number(v) and v >= 0)
-       for k in ("gan", "feat", "vgg", "kld", "l1", "isolation")},
+       for k in ("gan", "feat", "vgg", "kld", "l1", "isolation", "flipped_codes")},
     "loss.kld_reduction": ("sum or image_mean", lambda v: v in ("sum", "image_mean")),
     "loss.isolation_fraction": ("a number in [0, 1]", lambda v: _is_number(v) and 0 <= v <= 1),
+    "loss.flipped_codes_fraction": ("a number in [0, 1]", lambda v: _is_number(v) and 0 <= v <= 1),
     "loss.isolation_band": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
     "encoder_init.head_gain": ("a number > 0 or null", lambda v: v is None or _is_number(v) and v > 0),
     "encoder_init.logvar_bias": ("a number or null", lambda v: v is None or _is_number(v)),
@@ -194,8 +195,9 @@ def _short(value) -> str:
 
 
 def load_initial_weights(module: GroupDNetModule, path: str) -> None:
-    """init_from: copy the networks of an smis model file (e.g. converted authors' weights)."""
-    source = load_model(path, eval_mode=False)
+    """init_from: copy the networks of an smis model file (e.g. converted authors' weights) or of
+    a training checkpoint (its trained generator, not the EMA average: training goes on from it)."""
+    source = load_model(path, eval_mode=False, prefer_ema=False)
     if source.config != module.net.config:
         raise ConfigError(f"init_from={path}: its network ({source.config.name}, "
                           f"{source.config.num_classes} classes) differs from the configured model "

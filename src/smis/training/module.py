@@ -142,6 +142,20 @@ class GroupDNetModule(pl.LightningModule):
             B, L, *z.shape[2:], generator=g, device=z.device, dtype=z.dtype)
         return self.net.decode(label, codes.view_as(z), instance), classes
 
+    def decode_from_flipped(self, image, label, instance, noise) -> torch.Tensor | None:
+        """With probability loss.flipped_codes_fraction: encode the image flipped (left-right,
+        up-down or both, drawn per step) and decode its own label map from those codes -> the
+        decoded images; else None. Every class keeps its look but its code now comes from
+        other places, so the code must carry the look wherever the class lies, as transfer
+        between images needs. Its own random stream, as in `redraw_one_class`."""
+        w = self.hparams.loss
+        g = torch.Generator(device=image.device).manual_seed(derive_seed(noise.initial_seed(), 2))
+        if float(torch.rand((), generator=g, device=image.device)) >= w.get("flipped_codes_fraction", 1.0):
+            return None
+        dims = [(3,), (2,), (2, 3)][int(torch.randint(3, (), generator=g, device=image.device))]
+        mu, logvar = self.net.encode(image.flip(dims), label.flip(dims))
+        return self.net.decode(label, self.net.reparameterize(mu, logvar, g), instance)
+
     def discriminate(self, label, instance, fake, real):
         """One D pass over fake and real together (as the authors do) -> (fake, real) features."""
         B = fake.shape[0]
@@ -206,6 +220,10 @@ class GroupDNetModule(pl.LightningModule):
             if redrawn is not None:
                 terms["isolation"] = w["isolation"] * isolation_loss(
                     redrawn[0].float(), fake.float(), label, redrawn[1], w.get("isolation_band", 4))
+        if w.get("flipped_codes", 0) > 0:
+            decoded = self.decode_from_flipped(image, label, instance, noise)
+            if decoded is not None:
+                terms["flipped_codes"] = w["flipped_codes"] * F.l1_loss(decoded.float(), image.float())
         return terms, fake, (mu, logvar)
 
     def discriminator_losses(self, image, label, instance, fake) -> tuple[dict, list, list]:
