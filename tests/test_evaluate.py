@@ -15,7 +15,7 @@ from tests.weight_files import random_alexnet_file, random_inception_file
 
 KEYS = {"images", "skipped", "fid", "miou", "pixel_accuracy", "per_class_iou", "lpips_diversity", "mcsd",
         "mocd", "per_class_diversity", "separation", "pixel_inside", "pixel_outside", "per_class_separation",
-        "recon_l1", "transfer", "transfer_pairs", "settings"}
+        "recon_l1", "transfer", "transfer_pairs", "per_class_transfer", "settings"}
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +55,10 @@ def test_evaluate_writes_every_metric_and_reuses_real_statistics(files, tmp_path
         "sky", "grass", "road", "building", "tree", "car", "water", "rock"}
     assert 0 < results["recon_l1"] < 2
     assert results["transfer_pairs"] > 0 and 0 <= results["transfer"] <= 1
+    per_class = results["per_class_transfer"].values()            # the overall rate, class by class
+    assert sum(d["pairs"] for d in per_class) == results["transfer_pairs"]
+    assert sum(d["transfer"] * d["pairs"] for d in per_class) == pytest.approx(
+        results["transfer"] * results["transfer_pairs"])
     assert set(results["per_class_diversity"]) <= {"sky", "grass", "road", "building", "tree", "car",
                                                     "water", "rock"}
     assert "| fid |" in (tmp_path / "first" / "metrics.md").read_text()

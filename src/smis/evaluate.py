@@ -235,7 +235,7 @@ class Evaluator:
                 return self.net.decode(labels, z, inst)
             self.transfer += transfer_hits(decode_i, layout, (image[i:i + 1], label[i:i + 1], mu[i:i + 1]),
                                            (image[i + 1:i + 2], label[i + 1:i + 2], mu[i + 1:i + 2]),
-                                           c.min_area).values()
+                                           c.min_area).items()
         for i in range(image.shape[0]):
             if len(self.per_image_separation) >= c.label_maps:
                 break
@@ -288,8 +288,14 @@ class Evaluator:
             out["pixel_inside"], out["pixel_outside"] = summary["inside"], summary["outside"]
             out["per_class_separation"] = {self.names[c]: v for c, v in summary["per_class"].items()}
             out["recon_l1"] = self.recon_sum / images
-            out["transfer"] = sum(self.transfer) / len(self.transfer) if self.transfer else math.nan
-            out["transfer_pairs"] = len(self.transfer)
+            hits = [hit for _, hit in self.transfer]
+            out["transfer"] = sum(hits) / len(hits) if hits else math.nan
+            out["transfer_pairs"] = len(hits)
+            per_class = {}
+            for c, hit in sorted(self.transfer):
+                per_class.setdefault(self.names[c], []).append(hit)
+            out["per_class_transfer"] = {name: {"transfer": sum(h) / len(h), "pairs": len(h)}
+                                         for name, h in per_class.items()}
         return out
 
 

@@ -51,6 +51,10 @@ def markdown_table(results: dict) -> str:
                   "|---|---|---|---|"]
         lines += [f"| {name} | {d['inside']:.4f} | {d['outside']:.4f} | {d['images']} |"
                   for name, d in results["per_class_separation"].items()]
+    if results.get("per_class_transfer"):
+        lines += ["", "| class | transfer | pairs |", "|---|---|---|"]
+        lines += [f"| {name} | {d['transfer']:.4f} | {d['pairs']} |"
+                  for name, d in results["per_class_transfer"].items()]
     if notes:
         lines += ["", *notes]
     return "\n".join(lines) + "\n"
