@@ -180,3 +180,21 @@ def test_authors_tensors_through_the_pairs_path(dataset, reference_dir, pairs_pa
         mu, logvar = net.encode(io["image"], io["label"].long())
     torch.testing.assert_close(mu, io["mu"], rtol=1e-5, atol=1e-5 * float(io["mu"].abs().max()))
     torch.testing.assert_close(logvar, io["logvar"], rtol=1e-5, atol=1e-5 * float(io["logvar"].abs().max()))
+
+
+def test_a_class_crop_scaled_by_a_positive_factor_gets_the_same_code():
+    """The authors' encoder (bias-free convs, instance norm, LeakyReLU) is positively homogeneous
+    up to its heads and instance norm divides the scale out: scaling one class's pixels by 0.5
+    leaves that class's code unchanged (to instance norm's eps) and every other class's exactly,
+    while negating them changes it. The README's shipped-model card cites this limit."""
+    torch.manual_seed(0)
+    encoder = GroupEncoder(num_classes=4, width=16).eval()
+    label = torch.randint(0, 4, (1, 1, 8, 8)).repeat_interleave(16, 2).repeat_interleave(16, 3)
+    image = torch.rand(1, 3, 128, 128) * 2 - 1
+    mu, _ = encoder.encode_present(image, label)
+    codes = mu.view(1, 4, 8, 2, 2)
+    for factor, same in [(0.5, True), (-1.0, False)]:
+        scaled = torch.where(label == 2, factor * image, image)
+        other = encoder.encode_present(scaled, label)[0].view(1, 4, 8, 2, 2)
+        assert torch.equal(other[:, [0, 1, 3]], codes[:, [0, 1, 3]])
+        assert torch.allclose(other[:, 2], codes[:, 2], rtol=1e-3, atol=1e-4) == same
