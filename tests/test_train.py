@@ -173,9 +173,9 @@ def test_init_from_with_ema_starts_the_average_from_the_loaded_weights(tmp_path,
 def test_the_control_recipe_logs_its_terms_and_starts_informative(tmp_path):
     """loss=control (L1, image-mean KL, isolation on every step here), flipped codes, the encoder
     heads' init and channels-last memory, end to end."""
-    result = run(tmp_path, *SYNTHETIC, "loss=control", "loss.isolation_fraction=1.0", "loss.flipped_codes=1.0",
-                 "encoder_init.head_gain=1.0", "encoder_init.logvar_bias=-6.0", "channels_last=true",
-                 "trainer.max_steps=4", "trainer.limit_val_batches=1")
+    result = run(tmp_path, *SYNTHETIC, "loss=control", "loss.isolation_fraction=1.0",
+                 "loss.flipped_codes=1.0", "encoder_init.head_gain=1.0", "encoder_init.logvar_bias=-6.0",
+                 "channels_last=true", "trainer.max_steps=4", "trainer.limit_val_batches=1")
     rows = (result["run_dir"] / "csv" / "metrics.csv").read_text().splitlines()
     header = rows[0].split(",")
     for key in ("train/g_l1", "train/g_isolation", "train/g_kld", "train/g_flipped_codes"):
