@@ -58,8 +58,8 @@ NUMERIC_OPTIONS = {
     **{f"loss.{k}": ("a number >= 0", lambda v: _is_number(v) and v >= 0)
        for k in ("gan", "feat", "vgg", "kld", "l1", "isolation", "flipped_codes")},
     "loss.kld_reduction": ("sum or image_mean", lambda v: v in ("sum", "image_mean")),
-    "loss.isolation_fraction": ("a number in [0, 1]", lambda v: _is_number(v) and 0 <= v <= 1),
-    "loss.flipped_codes_fraction": ("a number in [0, 1]", lambda v: _is_number(v) and 0 <= v <= 1),
+    **{f"loss.{k}_fraction": ("a number in [0, 1]", lambda v: _is_number(v) and 0 <= v <= 1)
+       for k in ("isolation", "flipped_codes")},
     "loss.isolation_band": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
     "encoder_init.head_gain": ("a number > 0 or null", lambda v: v is None or _is_number(v) and v > 0),
     "encoder_init.logvar_bias": ("a number or null", lambda v: v is None or _is_number(v)),

@@ -125,14 +125,20 @@ class GroupDNetModule(pl.LightningModule):
         z = self.net.reparameterize(mu, logvar, generator)
         return self.net.decode(label, z, instance), mu, logvar, z
 
+    @staticmethod
+    def extra_stream(noise: torch.Generator, key: int, fraction: float) -> torch.Generator | None:
+        """The random stream of an extra loss term (`key` tells them apart), derived from the
+        batch's `noise` so that the other draws of the step are those of a run without it; None
+        when this step skips the term (probability 1 - fraction)."""
+        g = torch.Generator(device=noise.device).manual_seed(derive_seed(noise.initial_seed(), key))
+        return g if float(torch.rand((), generator=g, device=noise.device)) < fraction else None
+
     def redraw_one_class(self, label, instance, z, noise) -> tuple[torch.Tensor, torch.Tensor] | None:
         """With probability loss.isolation_fraction: per image, one present class c (uniformly)
         gets a fresh prior code and the batch is decoded again -> (redrawn images, c per image);
-        else None. Its own random stream, derived from the batch's `noise`, so the other draws
-        of the step are those of a run without this loss."""
-        w = self.hparams.loss
-        g = torch.Generator(device=z.device).manual_seed(derive_seed(noise.initial_seed(), 1))
-        if float(torch.rand((), generator=g, device=z.device)) >= w.get("isolation_fraction", 1.0):
+        else None."""
+        g = self.extra_stream(noise, 1, self.hparams.loss.get("isolation_fraction", 1.0))
+        if g is None:
             return None
         B, C, L = z.shape[0], self.net.config.num_classes, self.net.config.latent_per_class
         present = torch.zeros(B, C, device=z.device).scatter_(1, label.flatten(1), 1.0)   # (B,C)
@@ -147,10 +153,9 @@ class GroupDNetModule(pl.LightningModule):
         up-down or both, drawn per step) and decode its own label map from those codes -> the
         decoded images; else None. Every class keeps its look but its code now comes from
         other places, so the code must carry the look wherever the class lies, as transfer
-        between images needs. Its own random stream, as in `redraw_one_class`."""
-        w = self.hparams.loss
-        g = torch.Generator(device=image.device).manual_seed(derive_seed(noise.initial_seed(), 2))
-        if float(torch.rand((), generator=g, device=image.device)) >= w.get("flipped_codes_fraction", 1.0):
+        between images needs."""
+        g = self.extra_stream(noise, 2, self.hparams.loss.get("flipped_codes_fraction", 1.0))
+        if g is None:
             return None
         dims = [(3,), (2,), (2, 3)][int(torch.randint(3, (), generator=g, device=image.device))]
         mu, logvar = self.net.encode(image.flip(dims), label.flip(dims))
