@@ -4,7 +4,7 @@
 import pytest
 import torch
 
-from smis.networks import class_crops, class_crops_loop, present_crops
+from smis.networks import class_crops, class_crops_loop, class_mean_colours, present_crops
 
 
 @pytest.mark.parametrize("size", [(64, 64), (37, 53), (32, 64), (8, 8)])
@@ -70,3 +70,17 @@ def test_image_gradient_matches_the_loop():
     (grad,) = torch.autograd.grad((class_crops(image, label, 6) * weights).sum(), image)
     (grad_loop,) = torch.autograd.grad((class_crops_loop(image, label, 6) * weights).sum(), image)
     torch.testing.assert_close(grad, grad_loop, rtol=1e-6, atol=1e-6)
+
+
+def test_class_mean_colours_by_hand():
+    """Each class's mean over its own pixels (the encoder's mean-colour input); absent: zero."""
+    image = torch.rand(2, 3, 16, 24) * 2 - 1
+    label = torch.randint(0, 3, (2, 1, 16, 24))
+    label[1][label[1] == 1] = 0                                 # class 1 absent from image 1
+    means = class_mean_colours(image, label, 5)
+    assert means.shape == (2, 5, 3)
+    for b in range(2):
+        for c in range(5):
+            mask = label[b, 0] == c
+            expected = image[b][:, mask].mean(1) if mask.any() else torch.zeros(3)
+            torch.testing.assert_close(means[b, c], expected)

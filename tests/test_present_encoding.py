@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import smis
-from smis.networks import GroupDNet, GroupEncoder, class_crops, preset
+from smis.networks import GroupDNet, GroupEncoder, class_crops, class_mean_colours, preset
 from smis.networks import encoder as encoder_module
 from tests.conftest import DATASETS, load_io
 
@@ -30,13 +30,15 @@ def scenes(C: int, H: int = 64, W: int = 128) -> torch.Tensor:
     return label
 
 
-def encoder(C: int, width: int, latent_per_class: int = 8) -> GroupEncoder:
-    enc = GroupEncoder(C, width, latent_per_class=latent_per_class)
+def encoder(C: int, width: int, latent_per_class: int = 8, mean_colour: bool = False) -> GroupEncoder:
+    enc = GroupEncoder(C, width, latent_per_class, mean_colour)
     enc.fc_var.bias.data.normal_()                              # absent classes: distinct constants
+    if mean_colour:                                             # it starts at zero: make it count
+        enc.mean_colour_to_mu.data.normal_()
     # a few power iterations: with its random initial u, v, eval mode's sigma is near 0
     with torch.no_grad():
         for _ in range(3):
-            enc(torch.zeros(1, 3 * C, 64, 128))
+            enc(torch.zeros(1, 3 * C, 64, 128), torch.zeros(1, C, 3))
     return enc
 
 
@@ -59,7 +61,8 @@ def run_both(enc: GroupEncoder, image: torch.Tensor, label: torch.Tensor, traini
         if path == "present":
             mu, logvar = e.encode_present(x, label)
         else:
-            mu, logvar = e(class_crops(x, label, e.num_classes))
+            means = class_mean_colours(x, label, e.num_classes) if e.mean_colour_to_mu is not None else None
+            mu, logvar = e(class_crops(x, label, e.num_classes), means)
         if cotangents is None:
             cotangents = torch.randn_like(mu), torch.randn_like(logvar)
         ((mu * cotangents[0]).sum() + (logvar * cotangents[1]).sum()).backward()
@@ -95,6 +98,17 @@ def test_matches_the_full_encoder(C, width, latent, training, pairs_path):
     assert torch.equal(absent, enc.fc_var.bias.view(C, latent)[2, :, None, None].expand_as(absent))
 
 
+@pytest.mark.parametrize("training", [False, True], ids=["eval", "train"])
+def test_the_mean_colour_path_matches_the_full_encoder(training, pairs_path):
+    """encoder_mean_colour (not the authors'): both paths add the same per-class term, gradients
+    included, and an absent class's code is still its head's bias."""
+    C, latent = 5, 8
+    enc = encoder(C, 20, latent, mean_colour=True)
+    mu, _ = check_paths_agree(enc, torch.rand(3, 3, 64, 128) * 2 - 1, scenes(C), training)
+    absent = mu.unflatten(1, (C, latent))[0, 2]                 # image 0 has no class 2
+    assert torch.equal(absent, enc.fc_mu.bias.view(C, latent)[2, :, None, None].expand_as(absent))
+
+
 def test_every_class_in_every_image(pairs_path):
     """Each class in both images: every class's weights serve two groups."""
     C = 6
@@ -107,7 +121,7 @@ def test_full_path_when_almost_every_pair_is_present(monkeypatch):
     enc, label = encoder(C, 8).eval(), torch.randint(0, C, (3, 1, 64, 128))
     label[1] = 0                                                # 4 + 1 + 4 of 12 pairs: 75%
     full_calls, forward = [], GroupEncoder.forward
-    monkeypatch.setattr(GroupEncoder, "forward", lambda self, x: full_calls.append(1) or forward(self, x))
+    monkeypatch.setattr(GroupEncoder, "forward", lambda self, *a: full_calls.append(1) or forward(self, *a))
     image = torch.rand(3, 3, 64, 128) * 2 - 1
     enc.encode_present(image, label)
     assert not full_calls
@@ -198,3 +212,25 @@ def test_a_class_crop_scaled_by_a_positive_factor_gets_the_same_code():
         other = encoder.encode_present(scaled, label)[0].view(1, 4, 8, 2, 2)
         assert torch.equal(other[:, [0, 1, 3]], codes[:, [0, 1, 3]])
         assert torch.allclose(other[:, 2], codes[:, 2], rtol=1e-3, atol=1e-4) == same
+
+
+def test_the_mean_colour_path_sees_a_scaled_crop():
+    """With encoder_mean_colour the same halving changes that class's code (by the path's
+    term, computed here by hand from the halved mean colour), and no other class's."""
+    torch.manual_seed(0)
+    plain = GroupEncoder(num_classes=4, width=16).eval()
+    encoder = GroupEncoder(num_classes=4, width=16, mean_colour=True).eval()
+    encoder.load_state_dict(plain.state_dict(), strict=False)
+    label = torch.randint(0, 4, (1, 1, 8, 8)).repeat_interleave(16, 2).repeat_interleave(16, 3)
+    image = torch.rand(1, 3, 128, 128) * 2 - 1
+    # starting at zero, the path changes nothing: a network trained without it computes the same
+    assert torch.equal(encoder.encode_present(image, label)[0], plain.encode_present(image, label)[0])
+    encoder.mean_colour_to_mu.data.normal_()
+    scaled = torch.where(label == 2, 0.5 * image, image)
+    mu = encoder.encode_present(image, label)[0].view(1, 4, 8, 2, 2)
+    other = encoder.encode_present(scaled, label)[0].view(1, 4, 8, 2, 2)
+    assert torch.equal(other[:, [0, 1, 3]], mu[:, [0, 1, 3]])
+    half_mean = -0.5 * image[0][:, label[0, 0] == 2].mean(1)    # the mean colour's change
+    expected = encoder_module.MEAN_COLOUR_GAIN * encoder.mean_colour_to_mu[2].detach() @ half_mean
+    torch.testing.assert_close((other - mu)[0, 2], expected[:, None, None].expand(8, 2, 2),
+                               rtol=1e-3, atol=1e-3)

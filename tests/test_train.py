@@ -93,6 +93,7 @@ def test_dataset_selects_the_authors_configuration():
         assert (cfg.optim.lr_g, cfg.optim.lr_d, cfg.optim.beta1, cfg.optim.beta2) == (1e-4, 4e-4, 0.0, 0.9)
         assert (cfg.loss.feat, cfg.loss.vgg, cfg.loss.kld) == (10.0, 10.0, 0.05)
         assert cfg.dataset.batch_size == batch
+        assert cfg.model.encoder_mean_colour is False                 # not the authors'
     assert compose_train(["dataset=cityscapes", "model=small"]).model.name == "small"   # CLI wins
 
 
@@ -220,3 +221,18 @@ def test_init_from_an_exported_model(tmp_path, short_synthetic):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     with pytest.raises(ConfigError, match="differs from the configured model"):
         run(tmp_path, *SYNTHETIC, "model.ngf=32", f"init_from={first['model_path']}", name="third")
+
+
+def test_init_from_may_switch_the_mean_colour_path_on(tmp_path, short_synthetic):
+    """model.encoder_mean_colour adds weights that start at zero: a model trained without it
+    initialises one with it, which then encodes exactly as the source did."""
+    source = short_synthetic["model_path"]
+    second = run(tmp_path, *SYNTHETIC, "trainer.max_epochs=0", "model.encoder_mean_colour=true",
+                 f"init_from={source}", name="second")
+    a, b = load_model(source), load_model(second["model_path"])
+    assert b.config.encoder_mean_colour and not b.encoder.mean_colour_to_mu.any()
+    image, label = torch.rand(2, 3, 64, 128) * 2 - 1, torch.randint(0, a.config.num_classes, (2, 1, 64, 128))
+    with torch.no_grad():
+        assert torch.equal(a.encode(image, label)[0], b.encode(image, label)[0])
+    with pytest.raises(ConfigError, match="differs from the configured model"):   # not the reverse
+        run(tmp_path, *SYNTHETIC, f"init_from={second['model_path']}", name="third")

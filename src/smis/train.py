@@ -162,7 +162,12 @@ def resolve_ckpt_path(ckpt_path: str | None, log_dir: str, task_name: str) -> st
 
 # GroupDNetConfig fields and the options that set them
 MODEL_OPTIONS = {"name": "model=PRESET", "num_classes": "model.num_classes", "widths": "model.ngf",
-                 "encoder_width": "model.encoder_width", "ndf": "model.ndf"}
+                 "encoder_width": "model.encoder_width", "ndf": "model.ndf",
+                 "norm_rule": "model.norm_rule", "encoder_mean_colour": "model.encoder_mean_colour"}
+
+# options that only add weights starting at zero: a network trained without them computes the same
+# with them switched on, so init_from may switch them on (and training goes on from there)
+ADDED_AT_ZERO = {"encoder_mean_colour": "encoder.mean_colour_to_mu"}
 
 
 def check_resume_checkpoint(path: str, net_config: GroupDNetConfig) -> None:
@@ -198,12 +203,14 @@ def load_initial_weights(module: GroupDNetModule, path: str) -> None:
     """init_from: copy the networks of an smis model file (e.g. converted authors' weights) or of
     a training checkpoint (its trained generator, not the EMA average: training goes on from it)."""
     source = load_model(path, eval_mode=False, prefer_ema=False)
-    if source.config != module.net.config:
+    added = {option: key for option, key in ADDED_AT_ZERO.items()
+             if getattr(module.net.config, option) and not getattr(source.config, option)}
+    if dataclasses.replace(source.config, **{option: True for option in added}) != module.net.config:
         raise ConfigError(f"init_from={path}: its network ({source.config.name}, "
                           f"{source.config.num_classes} classes) differs from the configured model "
                           f"({module.net.config.name}, {module.net.config.num_classes} classes)")
     missing, _ = module.net.load_state_dict(source.state_dict(), strict=False)
-    if any(not k.startswith("discriminator.") for k in missing):
+    if any(not k.startswith("discriminator.") and k not in added.values() for k in missing):
         raise ConfigError(f"init_from={path}: missing weights {missing[:5]}")
     if module.generator_ema is not None:          # the average starts from the loaded generator
         module.generator_ema.load_state_dict(module.net.generator.state_dict())

@@ -1,6 +1,6 @@
 """GroupDNet networks: crops, encoder, generator, discriminator, presets."""
 
-from .crops import all_crops, class_crops, class_crops_loop, present_crops
+from .crops import all_crops, class_crops, class_crops_loop, class_mean_colours, present_crops
 from .discriminator import MultiscaleDiscriminator
 from .encoder import GroupEncoder
 from .generator import GroupDNetGenerator
@@ -9,4 +9,4 @@ from .presets import PRESETS, GroupDNetConfig, preset
 
 __all__ = ["GroupDNet", "GroupDNetConfig", "GroupDNetGenerator", "GroupEncoder",
            "MultiscaleDiscriminator", "PRESETS", "all_crops", "check_image_size", "class_crops",
-           "class_crops_loop", "instance_edges", "one_hot", "present_crops", "preset"]
+           "class_crops_loop", "class_mean_colours", "instance_edges", "one_hot", "present_crops", "preset"]

@@ -87,6 +87,17 @@ def class_crops(image: torch.Tensor, label: torch.Tensor, num_classes: int) -> t
     return all_crops(*present_crops(image, label, num_classes), image.shape[0], num_classes)
 
 
+def class_mean_colours(image: torch.Tensor, label: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Each class's mean colour in each image: image (B,3,H,W), label (B,1,H,W) int64 ids ->
+    (B,C,3), zero for an absent class. One scatter over the pixels, no (B,C,H,W) mask."""
+    B = image.shape[0]
+    index = label.reshape(B, 1, -1)                                        # (B,1,HW)
+    sums = image.new_zeros(B, 3, num_classes).scatter_add_(2, index.expand(-1, 3, -1),
+                                                           image.reshape(B, 3, -1))
+    counts = image.new_zeros(B, 1, num_classes).scatter_add_(2, index, torch.ones_like(index, dtype=image.dtype))
+    return (sums / counts.clamp(min=1)).transpose(1, 2)                   # (B,C,3)
+
+
 def class_crops_loop(image: torch.Tensor, label: torch.Tensor, num_classes: int) -> torch.Tensor:
     """The straightforward definition (one loop iteration per image and class)."""
     out = []

@@ -87,7 +87,8 @@ class GroupDNet(nn.Module):
         self.generator = GroupDNetGenerator(
             c.num_classes, c.widths, c.fc_groups, c.group_schedule, c.norm_rule,
             c.instance_edges, c.unused_up_4, c.latent_per_class)
-        self.encoder = GroupEncoder(c.num_classes, c.encoder_width, latent_per_class=c.latent_per_class)
+        self.encoder = GroupEncoder(c.num_classes, c.encoder_width, c.latent_per_class,
+                                    c.encoder_mean_colour)
         self.discriminator = (MultiscaleDiscriminator(c.label_channels + 3, c.ndf,
                                                       c.num_discriminators, c.discriminator_layers)
                               if with_discriminator else None)

@@ -7,7 +7,7 @@ widths (and your own class count) reuse the same structure.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class GroupDNetConfig:
     instance_edges: bool = False       # Cityscapes: instance-edge channel in G and D inputs
     unused_up_4: bool = False          # ADE20K: the authors' never-run up_4 block
     latent_per_class: int = 8          # z channels owned by each class
+    encoder_mean_colour: bool = False  # not the authors': each class's mean colour also feeds its mu
     ndf: int = 64                      # discriminator base width
     num_discriminators: int = 2
     discriminator_layers: int = 4
@@ -97,8 +98,9 @@ def small(num_classes: int = 8, ngf: int = 16, encoder_width: int | None = None,
 PRESETS = {"deepfashion": deepfashion, "cityscapes": cityscapes, "ade20k": ade20k, "small": small}
 
 
-def preset(name: str, **overrides) -> GroupDNetConfig:
-    """Look a preset up by name, with a clear error for an unknown one."""
+def preset(name: str, encoder_mean_colour: bool = False, **overrides) -> GroupDNetConfig:
+    """Look a preset up by name, with a clear error for an unknown one. encoder_mean_colour (any
+    preset, off in the authors'): see GroupEncoder's mean_colour."""
     if name not in PRESETS:
         raise ValueError(f"unknown model preset {name!r}; expected one of {sorted(PRESETS)}")
-    return PRESETS[name](**overrides)
+    return replace(PRESETS[name](**overrides), encoder_mean_colour=bool(encoder_mean_colour))
