@@ -28,10 +28,11 @@ from .layers import check_groups, lrelu, sn_conv
 # 75% and 1.3x slower at 100% (the deep layers' weight copies dominate)
 FULL_PATH_SHARE = 0.75
 
-# the mean-colour path has 3 inputs per class against the heads' 9 * 8e/C, and Adam moves every
-# weight by about lr per step: this gain lets it move mu about as fast as the heads do (it starts
-# at zero, so a network trained without it can be trained on with it)
-MEAN_COLOUR_GAIN = 10.0
+# the mean-colour path starts at zero (so a network trained without it can be trained on with
+# it) and Adam moves each weight by about lr per step: at lr 1e-4 its 3 weights per code channel
+# would need ~10^4 steps to reach mu's scale (~0.5). Scaling its output multiplies its learning
+# rate (StyleGAN's lr multiplier); with 10, 128 steps moved it by 0.01 only (a random walk)
+MEAN_COLOUR_GAIN = 100.0
 
 
 def _forward_weight(conv: nn.Conv2d) -> torch.Tensor:
