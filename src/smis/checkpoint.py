@@ -20,7 +20,8 @@ from .utils import atomic_torch_save
 from .visualize import default_palette
 
 FORMAT = "smis.groupdnet"
-VERSION = 2     # 2: the dataset spec is stored beside the config (version 1 files still load)
+VERSION = 3     # 2: the dataset spec beside the config; 3: the config holds encoder_mean_colour
+                # (older files still load; an older smis refuses a newer file with a clear error)
 
 
 def save_model(net: GroupDNet, path: str | os.PathLike, **meta) -> Path:
