@@ -60,7 +60,7 @@ def test_one_class_redraws_stay_in_their_class_and_codes_carry_the_look(shipped,
     """On 6 held-out scenes: the separation targets of issue 15 (met by the shipped model on 50
     label maps too; README "Shipped model"), and codes that are not collapsed: an image decoded
     from its own codes is much closer to it than from another image's, and a copied class code
-    carries the reference's colour more often than chance (the 90% target is not met, see README)."""
+    carries the reference's colour (26 of 26 pairs here; 91.6% of 1,019 pairs on 256 scenes)."""
     layout = LatentLayout.of(shipped)
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
@@ -80,7 +80,22 @@ def test_one_class_redraws_stay_in_their_class_and_codes_carry_the_look(shipped,
     summary = summarize_separation(results)
     assert summary["separation"] <= 0.10 and summary["inside"] >= 0.05
     assert float(torch.stack(recon).mean()) < 0.75 * float(torch.stack(swapped).mean())
-    assert sum(hits) / len(hits) >= 0.6
+    assert sum(hits) / len(hits) >= 0.85
+
+
+def test_the_shipped_encoder_sees_how_bright_a_class_is(shipped, held_out):
+    """encoder_mean_colour: halving one class's pixels moves that class's code (the authors'
+    encoder cannot tell: tests/test_present_encoding.py) and no other class's."""
+    assert shipped.config.encoder_mean_colour
+    image, label = held_out[0]
+    C, L = shipped.config.num_classes, shipped.config.latent_per_class
+    with torch.no_grad():
+        mu = shipped.encode(image[None], label[None])[0].view(C, L, -1)
+        for c in label.unique().tolist():
+            darker = torch.where(label == c, 0.5 * image, image)
+            moved = (shipped.encode(darker[None], label[None])[0].view(C, L, -1) - mu).abs()
+            assert moved[c].max() > 0.1, c
+            assert moved[torch.arange(C) != c].max() == 0, c
 
 
 def test_pack_refuses_a_lossy_fp16_file_and_writes_nothing(tmp_path):
