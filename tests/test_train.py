@@ -234,5 +234,6 @@ def test_init_from_may_switch_the_mean_colour_path_on(tmp_path, short_synthetic)
     image, label = torch.rand(2, 3, 64, 128) * 2 - 1, torch.randint(0, a.config.num_classes, (2, 1, 64, 128))
     with torch.no_grad():
         assert torch.equal(a.encode(image, label)[0], b.encode(image, label)[0])
-    with pytest.raises(ConfigError, match="differs from the configured model"):   # not the reverse
+    with pytest.raises(ConfigError, match=r"differs from the configured model \(file vs configured\): "
+                       r"encoder_mean_colour True vs False \(model.encoder_mean_colour\)"):   # not the reverse
         run(tmp_path, *SYNTHETIC, f"init_from={second['model_path']}", name="third")

@@ -185,18 +185,21 @@ def check_resume_checkpoint(path: str, net_config: GroupDNetConfig) -> None:
     stored = ckpt.get("hyper_parameters", {}).get("model") if isinstance(ckpt, dict) else None
     if not isinstance(ckpt, dict) or "pytorch-lightning_version" not in ckpt or not isinstance(stored, dict):
         raise ConfigError(f"ckpt_path={path}: not a training checkpoint of smis (a run's checkpoints/*.ckpt)")
-    stored = GroupDNetConfig.from_dict(stored).to_dict()
-    configured = net_config.to_dict()
-    differ = [f"{k} {_short(stored[k])} vs {_short(configured[k])} ({MODEL_OPTIONS.get(k, 'model preset')})"
-              for k in configured if k != "extra" and stored.get(k) != configured[k]]
+    differ = config_differences(GroupDNetConfig.from_dict(stored), net_config)
     if differ:
         raise ConfigError(f"ckpt_path={path} holds another network than the configured model "
-                          f"(checkpoint vs configured): {'; '.join(differ)}. Resume with that run's model "
+                          f"(checkpoint vs configured): {differ}. Resume with that run's model "
                           "settings (see its .hydra/overrides.yaml)")
 
 
-def _short(value) -> str:
-    return str(list(value)) if isinstance(value, (list, tuple)) else str(value)
+def config_differences(stored: GroupDNetConfig, configured: GroupDNetConfig) -> str:
+    """'field stored vs configured (the option that sets it); ...' for the fields that differ."""
+    def short(value) -> str:
+        return str(list(value)) if isinstance(value, (list, tuple)) else str(value)
+
+    a, b = stored.to_dict(), configured.to_dict()
+    return "; ".join(f"{k} {short(a[k])} vs {short(b[k])} ({MODEL_OPTIONS.get(k, 'model preset')})"
+                     for k in b if k != "extra" and a.get(k) != b[k])
 
 
 def load_initial_weights(module: GroupDNetModule, path: str) -> None:
@@ -205,10 +208,11 @@ def load_initial_weights(module: GroupDNetModule, path: str) -> None:
     source = load_model(path, eval_mode=False, prefer_ema=False)
     added = {option: key for option, key in ADDED_AT_ZERO.items()
              if getattr(module.net.config, option) and not getattr(source.config, option)}
-    if dataclasses.replace(source.config, **{option: True for option in added}) != module.net.config:
-        raise ConfigError(f"init_from={path}: its network ({source.config.name}, "
-                          f"{source.config.num_classes} classes) differs from the configured model "
-                          f"({module.net.config.name}, {module.net.config.num_classes} classes)")
+    differ = config_differences(dataclasses.replace(source.config, **{o: True for o in added}),
+                                module.net.config)
+    if differ:
+        raise ConfigError(f"init_from={path}: its network differs from the configured model "
+                          f"(file vs configured): {differ}")
     missing, _ = module.net.load_state_dict(source.state_dict(), strict=False)
     if any(not k.startswith("discriminator.") and k not in added.values() for k in missing):
         raise ConfigError(f"init_from={path}: missing weights {missing[:5]}")
