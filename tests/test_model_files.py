@@ -62,7 +62,8 @@ def test_an_unknown_encoder_depth_in_an_old_file_is_an_error(tmp_path):
 def test_a_file_from_a_newer_smis_is_refused_by_name(tmp_path):
     """Version 3 added encoder_mean_colour to the config: a reader that predates a version says
     so instead of failing on an unknown config key."""
-    net = GroupDNet(preset("small", ngf=4, encoder_width=16, encoder_mean_colour=True), with_discriminator=False)
+    config = preset("small", ngf=4, encoder_width=16, encoder_mean_colour=True)
+    net = GroupDNet(config, with_discriminator=False)
     payload = torch.load(save_model(net, tmp_path / "model.pt"), weights_only=True)
     assert payload["version"] == 3 and payload["config"]["encoder_mean_colour"] is True
     payload["version"] = 4

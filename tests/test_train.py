@@ -235,5 +235,5 @@ def test_init_from_may_switch_the_mean_colour_path_on(tmp_path, short_synthetic)
     with torch.no_grad():
         assert torch.equal(a.encode(image, label)[0], b.encode(image, label)[0])
     with pytest.raises(ConfigError, match=r"differs from the configured model \(file vs configured\): "
-                       r"encoder_mean_colour True vs False \(model.encoder_mean_colour\)"):   # not the reverse
+                       r"encoder_mean_colour True vs False \(model.encoder_mean_colour\)"):  # not the reverse
         run(tmp_path, *SYNTHETIC, f"init_from={second['model_path']}", name="third")

@@ -94,7 +94,8 @@ def class_mean_colours(image: torch.Tensor, label: torch.Tensor, num_classes: in
     index = label.reshape(B, 1, -1)                                        # (B,1,HW)
     sums = image.new_zeros(B, 3, num_classes).scatter_add_(2, index.expand(-1, 3, -1),
                                                            image.reshape(B, 3, -1))
-    counts = image.new_zeros(B, 1, num_classes).scatter_add_(2, index, torch.ones_like(index, dtype=image.dtype))
+    ones = torch.ones_like(index, dtype=image.dtype)
+    counts = image.new_zeros(B, 1, num_classes).scatter_add_(2, index, ones)
     return (sums / counts.clamp(min=1)).transpose(1, 2)                   # (B,C,3)
 
 
