@@ -196,6 +196,12 @@ def test_authors_tensors_through_the_pairs_path(dataset, reference_dir, pairs_pa
     torch.testing.assert_close(logvar, io["logvar"], rtol=1e-5, atol=1e-5 * float(io["logvar"].abs().max()))
 
 
+def blocky_scene(C: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A 128x128 image of random pixels over a label map of random classes in 16x16 blocks."""
+    label = torch.randint(0, C, (1, 1, 8, 8)).repeat_interleave(16, 2).repeat_interleave(16, 3)
+    return torch.rand(1, 3, 128, 128) * 2 - 1, label
+
+
 def test_a_class_crop_scaled_by_a_positive_factor_gets_the_same_code():
     """The authors' encoder (bias-free convs, instance norm, LeakyReLU) is positively homogeneous
     up to its heads and instance norm divides the scale out: scaling one class's pixels by 0.5
@@ -203,8 +209,7 @@ def test_a_class_crop_scaled_by_a_positive_factor_gets_the_same_code():
     while negating them changes it. The README's shipped-model card cites this limit."""
     torch.manual_seed(0)
     encoder = GroupEncoder(num_classes=4, width=16).eval()
-    label = torch.randint(0, 4, (1, 1, 8, 8)).repeat_interleave(16, 2).repeat_interleave(16, 3)
-    image = torch.rand(1, 3, 128, 128) * 2 - 1
+    image, label = blocky_scene(4)
     mu, _ = encoder.encode_present(image, label)
     codes = mu.view(1, 4, 8, 2, 2)
     for factor, same in [(0.5, True), (-1.0, False)]:
@@ -221,8 +226,7 @@ def test_the_mean_colour_path_sees_a_scaled_crop():
     plain = GroupEncoder(num_classes=4, width=16).eval()
     encoder = GroupEncoder(num_classes=4, width=16, mean_colour=True).eval()
     encoder.load_state_dict(plain.state_dict(), strict=False)
-    label = torch.randint(0, 4, (1, 1, 8, 8)).repeat_interleave(16, 2).repeat_interleave(16, 3)
-    image = torch.rand(1, 3, 128, 128) * 2 - 1
+    image, label = blocky_scene(4)
     # starting at zero, the path changes nothing: a network trained without it computes the same
     assert torch.equal(encoder.encode_present(image, label)[0], plain.encode_present(image, label)[0])
     encoder.mean_colour_to_mu.data.normal_()
