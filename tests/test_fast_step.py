@@ -1,5 +1,6 @@
 """The faster CPU training step computes the same maths as the authors' algorithm (issue 15 item 2):
-fused gamma/beta convs, the G step's real pass without gradient, channels-last memory."""
+fused gamma/beta convs, the conditional norms' border path, the G step's real pass without
+gradient, channels-last memory."""
 
 import copy
 
@@ -7,7 +8,8 @@ import pytest
 import torch
 
 from smis.benchmarks.train_step import LOSS, OPTIM, scene, use_authors_algorithm
-from smis.networks import preset
+from smis.networks import normalization, preset
+from smis.networks.borders import border_modulation
 from smis.networks.normalization import CondGroupNorm
 from smis.training import GroupDNetModule
 
@@ -55,15 +57,24 @@ def one_step(module, image, label):
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_fast_step_matches_the_authors_algorithm(channels_last):
+def test_fast_step_matches_the_authors_algorithm(channels_last, monkeypatch):
     """Two full G+D steps from the same weights on the same batch: the same losses and the same
     weights and spectral-norm vectors afterwards, to float64 round-off."""
     fast, image, label = module_and_batch(channels_last)
     reference = copy.deepcopy(fast)
     use_authors_algorithm(reference)
+    border_sizes = []                       # the sizes the border path ran at, in the fast step
+
+    def spy(shared, params, windows):
+        border_sizes.append(len(windows.labels))
+        return border_modulation(shared, params, windows)
+
+    monkeypatch.setattr(normalization, "border_modulation", spy)
     for _ in range(2):
         fast_terms = one_step(fast, image, label)
+        assert border_sizes and not border_sizes.clear()  # the border path computed some norms
         ref_terms = one_step(reference, image, label)
+        assert not border_sizes                           # and never in the authors' algorithm
         for key, value in ref_terms.items():
             torch.testing.assert_close(fast_terms[key], value, rtol=1e-9, atol=1e-10, msg=key)
     ref_state = reference.state_dict()

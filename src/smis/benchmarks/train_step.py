@@ -119,12 +119,14 @@ def preset_config(name: str, args):
 
 def use_authors_algorithm(module: GroupDNetModule) -> None:
     """The same maths computed as the authors do: their loop crops and the encoder over all
-    classes, gamma and beta by two convs, and the G step's D pass over fake and real together."""
+    classes, gamma and beta by two convs over the whole map, and the G step's D pass over fake
+    and real together."""
     net, C = module.net, module.net.config.num_classes
     net.encode = lambda image, label, instance=None: net.encoder(class_crops_loop(image, label.long(), C))
     for norm in net.generator.modules():
         if isinstance(norm, CondGroupNorm):
             norm.modulation = lambda h, norm=norm: (norm.mlp_gamma(h), norm.mlp_beta(h))
+            norm.border_path = False
     module.discriminate_for_generator = module.discriminate
 
 

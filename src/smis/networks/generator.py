@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import check_groups, lrelu, sn_conv
-from .normalization import CondGroupNorm
+from .normalization import CondGroupNorm, LabelMaps, is_one_hot
 
 BLOCK_NAMES = ("head_0", "G_middle_0", "G_middle_1", "up_0", "up_1", "up_2", "up_3")
 
@@ -18,7 +18,7 @@ BLOCK_NAMES = ("head_0", "G_middle_0", "G_middle_1", "up_0", "up_1", "up_2", "up
 class GroupResBlock(nn.Module):
     """Residual block with grouped, spectral-normed convs and conditional group norms.
 
-    x (B, fin, h, w), seg (B, seg_channels, H, W) -> (B, fout, h, w)
+    x (B, fin, h, w), seg: the label input (B, seg_channels, H, W) or its LabelMaps -> (B, fout, h, w)
     """
 
     def __init__(self, fin: int, fout: int, groups: int, seg_channels: int, num_classes: int,
@@ -36,7 +36,7 @@ class GroupResBlock(nn.Module):
             self.conv_s = sn_conv(fin, fout, 1, groups=groups, bias=False)
             self.norm_s = CondGroupNorm(fin, seg_channels, num_classes, groups, norm_rule)
 
-    def forward(self, x: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, seg: torch.Tensor | LabelMaps) -> torch.Tensor:
         shortcut = self.conv_s(self.norm_s(x, seg)) if self.learned_shortcut else x
         dx = self.conv_0(lrelu(self.norm_0(x, seg)))
         dx = self.conv_1(lrelu(self.norm_1(dx, seg)))
@@ -86,6 +86,10 @@ class GroupDNetGenerator(nn.Module):
 
     def forward(self, label_input: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         seg = self.norm_input(label_input)
+        # resized once per pass; a one-hot map lets the norms work near class borders only
+        # (the check reads the map: skipped on a GPU, which would wait for it and uses dense convs)
+        seg = LabelMaps(seg, one_hot=not self.instance_edges and seg.device.type == "cpu"
+                        and is_one_hot(seg))
         x = self.fc(z)                                              # (B, widths[0], h, w)
         for i, name in enumerate(BLOCK_NAMES):
             if i > 0:

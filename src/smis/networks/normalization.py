@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .borders import LabelWindows, border_modulation
 from .layers import check_groups
 
 # How the hidden width and the two conv group counts follow from (C classes, g block groups).
@@ -23,6 +24,51 @@ NORM_RULES = {
     "per_class": lambda C, g: (C * g, C, C),                                # Cityscapes
     "ade20k": lambda C, g: (2 * C if C % g == 0 else C * g, C, g),          # ADE20K
 }
+
+
+class LabelMaps:
+    """The conditional norms' label input at every resolution they ask for, resized once per
+    generator pass (every norm of a block reads the same map), and, for a one-hot map, its 3x3
+    windows (`LabelWindows`, for `border_modulation`).
+
+    seg (B, seg_channels, H, W); one_hot: seg is a one-hot label map (one class per pixel).
+    """
+
+    def __init__(self, seg: torch.Tensor, one_hot: bool):
+        self.full, self.one_hot = seg, one_hot
+        self._resized: dict[tuple[int, int], torch.Tensor] = {}
+        self._windows: dict[tuple[int, int], LabelWindows] = {}
+
+    def resized(self, size: tuple[int, int]) -> torch.Tensor:
+        if size not in self._resized:
+            self._resized[size] = F.interpolate(self.full, size=size, mode="nearest")
+        return self._resized[size]
+
+    def windows(self, size: tuple[int, int]) -> LabelWindows | None:
+        """The map's windows at this size, or None where the dense convs are cheaper: their
+        work grows with the pixels, the border path's with the distinct border windows, and on
+        this project's CPU the border path wins from about 8 pixels per distinct window (it lost
+        at 16x32 with 8 Voronoi scenes: 4,096 pixels, 1,385 windows)."""
+        if size not in self._windows:
+            windows = None
+            if self.one_hot and size[0] * size[1] >= 1024:   # smaller maps: not worth indexing
+                if "labels" not in self.__dict__:
+                    C = self.full.shape[1]
+                    # ids from the one-hot map (exact: one 1 per pixel)
+                    ids = torch.arange(C, dtype=self.full.dtype, device=self.full.device)
+                    self.labels = torch.einsum("bchw,c->bhw", self.full, ids)[:, None]   # (B, 1, H, W)
+                # nearest resizing picks the same pixels from the ids as from the one-hot map
+                labels = F.interpolate(self.labels, size=size, mode="nearest")[:, 0].long()
+                windows = LabelWindows(labels, self.full.shape[1])
+                if labels.numel() < 8 * len(windows.patterns):
+                    windows = None
+            self._windows[size] = windows
+        return self._windows[size]
+
+
+def is_one_hot(seg: torch.Tensor) -> bool:
+    """Every pixel of seg (B, C, H, W) is exactly one class: one 1, the rest 0."""
+    return bool(((seg == 0) | (seg == 1)).all() and (seg.sum(1) == 1).all())
 
 
 class CondGroupNorm(nn.Module):
@@ -46,6 +92,7 @@ class CondGroupNorm(nn.Module):
             nn.Conv2d(seg_channels, hidden, 3, padding=1, groups=shared_groups), nn.ReLU(inplace=True))
         self.mlp_gamma = nn.Conv2d(hidden, channels, 3, padding=1, groups=param_groups)
         self.mlp_beta = nn.Conv2d(hidden, channels, 3, padding=1, groups=param_groups)
+        self.border_path = True   # False: always the dense convs (the authors' computation)
 
     def modulation(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """h (B, hidden, h, w) -> gamma, beta (B, channels, h, w): mlp_gamma(h), mlp_beta(h) as
@@ -59,7 +106,26 @@ class CondGroupNorm(nn.Module):
         out = out.unflatten(1, (g, 2, -1))          # per group: its gamma channels, then its beta channels
         return out[:, :, 0].flatten(1, 2), out[:, :, 1].flatten(1, 2)
 
-    def forward(self, x: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
-        seg = F.interpolate(seg, size=x.shape[2:], mode="nearest")
-        gamma, beta = self.modulation(self.mlp_shared(seg))
+    def border_windows(self, x: torch.Tensor, labels: LabelMaps) -> LabelWindows | None:
+        """The label windows when `border_modulation` computes gamma and beta, else None: for
+        one-hot maps, fp32/fp64 on a CPU, where it is faster (on a GPU the dense convs are; under
+        autocast the dense convs' precision rules apply) and the map is large enough."""
+        if (self.border_path and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+                and not torch.is_autocast_enabled("cpu")):
+            return labels.windows(tuple(x.shape[2:]))
+        return None
+
+    def forward(self, x: torch.Tensor, seg: torch.Tensor | LabelMaps) -> torch.Tensor:
+        labels = seg if isinstance(seg, LabelMaps) else LabelMaps(seg, one_hot=False)
+        size = tuple(x.shape[2:])
+        windows = self.border_windows(x, labels)
+        if windows is not None:
+            rows = border_modulation(self.mlp_shared[0], [self.mlp_gamma, self.mlp_beta],
+                                     windows)                            # (B*h*w, 2 * channels)
+            both = rows.view(x.shape[0], *size, -1).permute(0, 3, 1, 2)  # (B, 2 * channels, h, w)
+            # split, not two slices: its backward writes both gradients into one channels-last
+            # tensor (two slices would each fill a zero tensor of the full size)
+            gamma, beta = both.split(self.mlp_gamma.out_channels, 1)
+        else:
+            gamma, beta = self.modulation(self.mlp_shared(labels.resized(size)))
         return self.param_free_norm(x) * (1 + gamma) + beta
