@@ -101,7 +101,8 @@ def device_name(device: torch.device) -> str:
 
 def parse_variant(text: str) -> dict:
     """'authors' or PRECISION[+channels_last][+compile] -> the settings of one configuration.
-    'authors' is the authors' algorithm: fp32, no compile, their loop crops + the full encoder."""
+    'authors' is the authors' algorithm: fp32, no compile, their loop crops + the full encoder, dense
+    conditional-norm convs."""
     if text == "authors":
         return {"precision": "32-true", "channels_last": False, "compile": False, "encoder": "authors"}
     precision, *flags = text.split("+")

@@ -55,17 +55,18 @@ class LabelWindows:
         target = torch.cat([border, ((b[:, None] * H + ty) * W + tx)[inside]])
         source = torch.cat([9 * len(patterns) + pattern_of, (pattern_of[:, None] * 9 + t)[inside]])
         self._spread = (target, source, B * H * W)
-        self._matrices: dict[torch.dtype, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._matrices: dict[tuple[torch.dtype, bool], torch.Tensor] = {}
 
-    def spread(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        """The sparse (BHW, 10u) matrix that takes pattern values to the pixels they feed, and
-        its transpose (both CSR; built once per dtype)."""
-        if dtype not in self._matrices:
+    def spread(self, dtype: torch.dtype, transposed: bool = False) -> torch.Tensor:
+        """The sparse (BHW, 10u) matrix that takes pattern values to the pixels they feed, or
+        its transpose (for the backward pass only). CSR, built once per dtype."""
+        key = (dtype, transposed)
+        if key not in self._matrices:
             target, source, pixels = self._spread
             shape = (pixels, 10 * len(self.patterns))
-            self._matrices[dtype] = (csr(target, source, shape, dtype),
-                                     csr(source, target, shape[::-1], dtype))
-        return self._matrices[dtype]
+            self._matrices[key] = (csr(source, target, shape[::-1], dtype) if transposed
+                                   else csr(target, source, shape, dtype))
+        return self._matrices[key]
 
     def lookup(self, dtype: torch.dtype) -> torch.Tensor:
         """(u, 9 (C+1)) the patterns as 9-hot rows over the table."""
@@ -95,17 +96,17 @@ def unique_rows(rows: torch.Tensor, base: int) -> tuple[torch.Tensor, torch.Tens
 
 
 class _AddSpread(torch.autograd.Function):
-    """base += spread @ values, in place (base: (BHW, out), values: (10u, out))."""
+    """base += windows' spread matrix @ values, in place (base: (BHW, out), values: (10u, out))."""
 
     @staticmethod
-    def forward(ctx, base, values, spread, spread_t):
-        ctx.spread_t = spread_t
+    def forward(ctx, base, values, windows):
+        ctx.windows = windows
         ctx.mark_dirty(base)
-        return base.addmm_(spread, values)
+        return base.addmm_(windows.spread(base.dtype), values)
 
     @staticmethod
     def backward(ctx, grad):
-        return grad, ctx.spread_t @ grad.contiguous(), None, None
+        return grad, ctx.windows.spread(grad.dtype, transposed=True) @ grad.contiguous(), None
 
 
 def dense_weight(conv: torch.nn.Conv2d) -> torch.Tensor:
@@ -147,4 +148,4 @@ def border_modulation(shared: torch.nn.Conv2d, params: list[torch.nn.Conv2d],
     r = h - F.embedding(centre, hbar.t())
     taps = r @ w_params.permute(1, 2, 3, 0).reshape(hidden, 9 * out)              # (u, 9 out)
     values = torch.cat([taps.view(-1, out), correction])                          # (10u, out)
-    return _AddSpread.apply(result, values, *windows.spread(result.dtype))
+    return _AddSpread.apply(result, values, windows)
