@@ -36,6 +36,7 @@ class LabelMaps:
 
     def __init__(self, seg: torch.Tensor, one_hot: bool):
         self.full, self.one_hot = seg, one_hot
+        self._ids: torch.Tensor | None = None                        # (B, 1, H, W) class ids
         self._resized: dict[tuple[int, int], torch.Tensor] = {}
         self._windows: dict[tuple[int, int], LabelWindows] = {}
 
@@ -52,13 +53,11 @@ class LabelMaps:
         if size not in self._windows:
             windows = None
             if self.one_hot and size[0] * size[1] >= 1024:   # smaller maps: not worth indexing
-                if "labels" not in self.__dict__:
-                    C = self.full.shape[1]
-                    # ids from the one-hot map (exact: one 1 per pixel)
-                    ids = torch.arange(C, dtype=self.full.dtype, device=self.full.device)
-                    self.labels = torch.einsum("bchw,c->bhw", self.full, ids)[:, None]   # (B, 1, H, W)
+                if self._ids is None:   # from the one-hot map (exact: one 1 per pixel)
+                    ids = torch.arange(self.full.shape[1], dtype=self.full.dtype, device=self.full.device)
+                    self._ids = torch.einsum("bchw,c->bhw", self.full, ids)[:, None]
                 # nearest resizing picks the same pixels from the ids as from the one-hot map
-                labels = F.interpolate(self.labels, size=size, mode="nearest")[:, 0].long()
+                labels = F.interpolate(self._ids, size=size, mode="nearest")[:, 0].long()
                 windows = LabelWindows(labels, self.full.shape[1])
                 if labels.numel() < 8 * len(windows.patterns):
                     windows = None
@@ -72,7 +71,7 @@ def is_one_hot(seg: torch.Tensor) -> bool:
 
 
 class CondGroupNorm(nn.Module):
-    """x (B, channels, h, w), seg (B, seg_channels, H, W) float -> (B, channels, h, w).
+    """x (B, channels, h, w), seg (B, seg_channels, H, W) float or its LabelMaps -> (B, channels, h, w).
 
     seg_channels is C, or 2C when every class channel is followed by the instance-edge map
     (Cityscapes).
@@ -123,8 +122,8 @@ class CondGroupNorm(nn.Module):
             rows = border_modulation(self.mlp_shared[0], [self.mlp_gamma, self.mlp_beta],
                                      windows)                            # (B*h*w, 2 * channels)
             both = rows.view(x.shape[0], *size, -1).permute(0, 3, 1, 2)  # (B, 2 * channels, h, w)
-            # split, not two slices: its backward writes both gradients into one channels-last
-            # tensor (two slices would each fill a zero tensor of the full size)
+            # split, not two slices: its backward concatenates the two gradients (two slices
+            # would each fill a zero tensor of the full size)
             gamma, beta = both.split(self.mlp_gamma.out_channels, 1)
         else:
             gamma, beta = self.modulation(self.mlp_shared(labels.resized(size)))
