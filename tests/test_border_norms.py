@@ -80,6 +80,7 @@ def test_label_maps_use_the_border_path_only_where_it_pays():
     assert windows is not None and 8 * len(windows.patterns) <= 8 * 64 * 128
     assert maps.windows((16, 16)) is None                          # under 1,024 pixels
     assert LabelMaps(voronoi, one_hot=False).windows((64, 128)) is None
+    assert LabelMaps(voronoi * 0.5, one_hot=True).windows((64, 128)) is None   # checked, not one-hot
     noise = F.one_hot(label_maps("noise", 2, 8, 32, 32), 8).permute(0, 3, 1, 2).float()
     assert LabelMaps(noise, one_hot=True).windows((32, 32)) is None   # a window per pixel
     # nearest resizing: the windows' labels are those of the resized one-hot map

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import check_groups, lrelu, sn_conv
-from .normalization import CondGroupNorm, LabelMaps, is_one_hot
+from .normalization import CondGroupNorm, LabelMaps
 
 BLOCK_NAMES = ("head_0", "G_middle_0", "G_middle_1", "up_0", "up_1", "up_2", "up_3")
 
@@ -87,9 +87,7 @@ class GroupDNetGenerator(nn.Module):
     def forward(self, label_input: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         seg = self.norm_input(label_input)
         # resized once per pass; a one-hot map lets the norms work near class borders only
-        # (the check reads the map: skipped on a GPU, which would wait for it and uses dense convs)
-        seg = LabelMaps(seg, one_hot=not self.instance_edges and seg.device.type == "cpu"
-                        and is_one_hot(seg))
+        seg = LabelMaps(seg, one_hot=not self.instance_edges)
         x = self.fc(z)                                              # (B, widths[0], h, w)
         for i, name in enumerate(BLOCK_NAMES):
             if i > 0:

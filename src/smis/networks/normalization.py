@@ -31,7 +31,9 @@ class LabelMaps:
     generator pass (every norm of a block reads the same map), and, for a one-hot map, its 3x3
     windows (`LabelWindows`, for `border_modulation`).
 
-    seg (B, seg_channels, H, W); one_hot: seg is a one-hot label map (one class per pixel).
+    seg (B, seg_channels, H, W); one_hot: seg should be a one-hot label map (one class per
+    pixel, no instance-edge channels). That is checked the first time the windows are asked
+    for, so a pass that never needs them (a GPU, autocast, the dense convs) never reads the map.
     """
 
     def __init__(self, seg: torch.Tensor, one_hot: bool):
@@ -45,19 +47,27 @@ class LabelMaps:
             self._resized[size] = F.interpolate(self.full, size=size, mode="nearest")
         return self._resized[size]
 
+    def class_ids(self) -> torch.Tensor | None:
+        """(B, 1, H, W) float class ids of a one-hot map (exact: one 1 per pixel), or None when
+        the map is not one-hot. Checked and computed once."""
+        if self.one_hot and self._ids is None:
+            self.one_hot = is_one_hot(self.full)
+            if self.one_hot:
+                ids = torch.arange(self.full.shape[1], dtype=self.full.dtype, device=self.full.device)
+                self._ids = torch.einsum("bchw,c->bhw", self.full, ids)[:, None]
+        return self._ids
+
     def windows(self, size: tuple[int, int]) -> LabelWindows | None:
         """The map's windows at this size, or None where the dense convs are cheaper: their
         work grows with the pixels, the border path's with the distinct border windows, and on
         this project's CPU the border path wins from about 8 pixels per distinct window (it lost
         at 16x32 with 8 Voronoi scenes: 4,096 pixels, 1,385 windows)."""
         if size not in self._windows:
+            ids = self.class_ids() if size[0] * size[1] >= 1024 else None   # smaller: not worth it
             windows = None
-            if self.one_hot and size[0] * size[1] >= 1024:   # smaller maps: not worth indexing
-                if self._ids is None:   # from the one-hot map (exact: one 1 per pixel)
-                    ids = torch.arange(self.full.shape[1], dtype=self.full.dtype, device=self.full.device)
-                    self._ids = torch.einsum("bchw,c->bhw", self.full, ids)[:, None]
+            if ids is not None:
                 # nearest resizing picks the same pixels from the ids as from the one-hot map
-                labels = F.interpolate(self._ids, size=size, mode="nearest")[:, 0].long()
+                labels = F.interpolate(ids, size=size, mode="nearest")[:, 0].long()
                 windows = LabelWindows(labels, self.full.shape[1])
                 if labels.numel() < 8 * len(windows.patterns):
                     windows = None
