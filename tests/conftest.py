@@ -1,4 +1,5 @@
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,10 @@ def short_synthetic(tmp_path_factory) -> dict:
 
     return run(tmp_path_factory.mktemp("short_synthetic"), *SYNTHETIC, "trainer.max_steps=2",
                "trainer.limit_val_batches=1")
+
+
+# Hermetic weight files: an empty torch hub cache of the test session's own, and no download attempts
+# (the download tests switch SMIS_OFFLINE off for their file:// addresses).
+os.environ["TORCH_HOME"] = tempfile.mkdtemp(prefix="smis-tests-torch-home-")
+os.environ["SMIS_OFFLINE"] = "1"
+os.environ.pop("SMIS_WEIGHTS_MIRROR", None)

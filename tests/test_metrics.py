@@ -19,7 +19,7 @@ from smis.evaluation.diversity import (
     summarize,
 )
 from smis.evaluation.fid import FID, INCEPTION_FILE, real_stats_path, to_uint8
-from smis.evaluation.weights import MissingWeightsError
+from smis.hub import MissingWeightsError
 from tests.weight_files import random_alexnet_file, random_inception_file
 
 # --- FID --------------------------------------------------------------------------------------
@@ -94,7 +94,7 @@ def test_fid_missing_weights_names_the_file(tmp_path, monkeypatch):
     with pytest.raises(MissingWeightsError, match=INCEPTION_FILE):
         FID(tmp_path / "nowhere.pth")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))   # an empty hub cache
-    with pytest.raises(MissingWeightsError, match=r"hub.checkpoints.*" + INCEPTION_FILE):
+    with pytest.raises(MissingWeightsError, match=r"(?s)hub.checkpoints.*" + INCEPTION_FILE):
         FID()
 
 

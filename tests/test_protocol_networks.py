@@ -15,7 +15,7 @@ from smis.evaluation.fid import FID, inception_input, to_pixels, to_uint8
 from smis.evaluation.segmenters import upernet101
 from smis.evaluation.segmenters.base import IMAGENET_MEAN, IMAGENET_STD
 from smis.evaluation.segmenters.upernet import implied_input_scale
-from smis.evaluation.weights import MissingWeightsError
+from smis.hub import MissingWeightsError
 from tests.test_metrics import Uint8Images
 from tests.test_protocols import CLAIMS, PRESETS
 from tests.weight_files import random_inception_file
@@ -71,7 +71,7 @@ def test_upernet_files_of_the_other_release_are_a_clear_error(tmp_path, monkeypa
     with pytest.raises(ValueError, match="folder named after the baseline-resnet101-upernet release"):
         upernet101(weights_dir=named)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
-    with pytest.raises(MissingWeightsError, match=r"baseline-resnet101-upernet/encoder_epoch_50\.pth.*"
+    with pytest.raises(MissingWeightsError, match=r"(?s)baseline-resnet101-upernet/encoder_epoch_50\.pth.*"
                                                   r"model/pytorch/baseline-resnet101-upernet/"):
         upernet101(release="baseline-resnet101-upernet")
     with pytest.raises(ValueError, match="unknown UperNet release 'v3'"):

@@ -28,11 +28,12 @@ import torch.nn.functional as F
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from rich.progress import Progress
 
 from .checkpoint import load_model
 from .data.spec import DatasetSpec
+from .evaluation import METRICS
 from .evaluation.confusion import ConfusionMatrix
 from .evaluation.diversity import class_diversity, load_lpips, mean_pairwise_lpips, summarize
 from .evaluation.fid import FID, real_stats_path
@@ -48,12 +49,11 @@ from .evaluation.protocol import (
 )
 from .evaluation.report import json_safe, markdown_table
 from .evaluation.separation import class_separation, summarize_separation, transfer_hits
-from .evaluation.weights import MissingWeightsError
+from .hub import MissingWeightsError, ensure, entry
 from .latents import LatentLayout
+from .preflight import check_weights, dataset_choice, metric_needs, preflight
 from .utils import ProgressLog, atomic_write_text, finish_wandb, instantiate_all, pick_device, repeat
 from .visualize import to_pil
-
-METRICS = ("fid", "miou", "lpips", "mcsd", "separation")
 
 
 class EvaluationError(ValueError):
@@ -62,10 +62,12 @@ class EvaluationError(ValueError):
 
 def check_settings(cfg: DictConfig) -> None:
     """The options that need no model or data: before anything is loaded."""
-    unknown = set(cfg.metrics) - set(METRICS)
-    if unknown or not cfg.metrics:
-        raise EvaluationError(f"metrics={list(cfg.metrics)}: expected some of {list(METRICS)}"
-                              + (f" (unknown: {sorted(unknown)})" if unknown else ""))
+    if cfg.metrics != "auto":
+        metrics = list(cfg.metrics) if OmegaConf.is_list(cfg.metrics) else [cfg.metrics]
+        unknown = set(metrics) - set(METRICS)
+        if unknown or not metrics:
+            raise EvaluationError(f"metrics={metrics}: expected auto or some of {list(METRICS)}"
+                                  + (f" (unknown: {sorted(unknown)})" if unknown else ""))
     if cfg.latent not in ("random", "encoded"):
         raise EvaluationError(f"latent={cfg.latent!r}; expected random or encoded")
     n = cfg.max_images
@@ -328,9 +330,45 @@ def data_key(dataset_cfg: DictConfig) -> str:
     return f"{split}-{hashlib.sha1(json.dumps(options, sort_keys=True).encode()).hexdigest()[:10]}"
 
 
+def choose_metrics(cfg: DictConfig, dataset: str | None) -> dict[str, str]:
+    """Fetch the weight files of the metrics to run. A list of metrics needs all of them (one error
+    lists every missing file); metrics=auto keeps the metrics whose files are there or can be
+    fetched, sets cfg.metrics to them, and returns {metric: why it was left out} for the others."""
+    if cfg.metrics != "auto":
+        check_weights("evaluate", cfg, dataset)
+        return {}
+    per_metric = metric_needs(cfg, dataset)
+    skipped = {}
+    try:
+        ensure([n for names in per_metric.values() for n in names], mirror=cfg.get("weights_mirror"))
+    except MissingWeightsError as e:
+        print(f"note: {e}", file=sys.stderr)
+        for metric, names in per_metric.items():
+            lacking = [n for n in names if n in e.names]
+            if lacking:
+                skipped[metric] = (f"weight files missing: {', '.join(entry(n).filename for n in lacking)} "
+                                   f"(smis-weights fetch {' '.join(lacking)})")
+    with open_dict(cfg):
+        cfg.metrics = [m for m in METRICS if m not in skipped]
+    return skipped
+
+
+def too_few_for_fid(cfg: DictConfig, datamodule, total: int, split_size: int) -> str:
+    """Why FID cannot run on `total` images, and what would give it 2."""
+    others = [m for m in cfg.metrics if m != "fid"]
+    if total < split_size:
+        advice = f"raise max_images (now {cfg.max_images})"
+    else:
+        advice = datamodule.val_size_hint(2)
+    return (f"FID needs at least 2 images and this run evaluates {total} (the validation split holds "
+            f"{split_size}): {advice}, or leave fid out (metrics={others or '[separation]'})")
+
+
 def evaluate(cfg: DictConfig) -> dict:
     """Run the configured metrics. -> the results dict also written to metrics.json."""
     check_settings(cfg)
+    requested = cfg.metrics if cfg.metrics == "auto" else list(cfg.metrics)
+    skipped = choose_metrics(cfg, dataset_choice())
     device = pick_device(cfg.device)
     run_dir = Path(cfg.paths.output_dir)
     net = load_model(cfg.ckpt).to(device)
@@ -342,17 +380,21 @@ def evaluate(cfg: DictConfig) -> dict:
     wanted = cfg.max_images if cfg.max_images is not None else cfg.protocol.images
     total = len(loader.dataset) if wanted is None else min(wanted, len(loader.dataset))
     if "fid" in cfg.metrics and total < 2:
-        raise EvaluationError(f"FID needs at least 2 images; this run has {total} (max_images="
-                              f"{cfg.max_images}, the split has {len(loader.dataset)} images): raise "
-                              "max_images or leave fid out of metrics")
+        reason = too_few_for_fid(cfg, datamodule, total, len(loader.dataset))
+        if requested != "auto":
+            raise EvaluationError(reason)
+        skipped["fid"] = reason
+        with open_dict(cfg):
+            cfg.metrics = [m for m in cfg.metrics if m != "fid"]
     evaluator = Evaluator(cfg, net, spec, device)
+    evaluator.skipped.update(skipped)
     expected = evaluator.protocol.expected_images
     if expected is not None and total != expected:
         evaluator.protocol.deviations.append(f"{total} images evaluated; the protocol's published numbers "
                                              f"use {expected}")
     for deviation in evaluator.protocol.deviations:
         print(f"note: protocol {evaluator.protocol.name}: {deviation}", file=sys.stderr)
-    if set(evaluator.skipped) == set(cfg.metrics):
+    if not set(cfg.metrics) - set(evaluator.skipped):
         reasons = "; ".join(f"{k}: {v}" for k, v in evaluator.skipped.items())
         raise EvaluationError(f"none of metrics={list(cfg.metrics)} can run: {reasons}")
     for metric, reason in evaluator.skipped.items():
@@ -381,6 +423,8 @@ def evaluate(cfg: DictConfig) -> dict:
                 lines.write(f"evaluated {images}/{total} images, {rate:.1f} images/s")
     results = evaluator.results(images)
     results["settings"] = {"ckpt": str(cfg.ckpt), "dataset": spec.name,
+                           "metrics": {"requested": requested, "run": [m for m in cfg.metrics
+                                                                      if m not in evaluator.skipped]},
                            "split": cfg.dataset.get("val_split", "val"),
                            "latent": cfg.latent, "diversity_samples": cfg.diversity.samples,
                            "diversity_label_maps": evaluator.maps_done,
@@ -398,7 +442,7 @@ def evaluate(cfg: DictConfig) -> dict:
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="evaluate")
-def main(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> None:
     run_dir = HydraConfig.get().runtime.output_dir
     try:
         results = evaluate(cfg)
@@ -407,6 +451,12 @@ def main(cfg: DictConfig) -> None:
         raise
     print("\n" + markdown_table(results))
     print(f"wrote {Path(run_dir, 'metrics.json')} and metrics.md")
+
+
+def main() -> None:
+    """`python -m smis.evaluate OVERRIDES`: the weight files first (preflight), then the run."""
+    preflight("evaluate")
+    run()
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from pytorch_lightning.utilities import rank_zero_info
 
 from .checkpoint import FORMAT, load_model, save_model
 from .networks import GroupDNet, GroupDNetConfig, check_image_size
+from .preflight import check_weights, preflight
 from .training import AtomicCheckpointIO, GroupDNetModule
 from .utils import finish_wandb, instantiate_all
 
@@ -48,7 +49,7 @@ def _is_number(v) -> bool:
 NUMERIC_OPTIONS = {
     "seed": ("an integer", _is_int),
     "dataset.batch_size": ("a positive integer", lambda v: _is_int(v) and v > 0),
-    "dataset.num_workers": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "dataset.num_workers": ("auto or an integer >= 0", lambda v: v == "auto" or _is_int(v) and v >= 0),
     "optim.lr_g": ("a number > 0", lambda v: _is_number(v) and v > 0),
     "optim.lr_d": ("a number > 0", lambda v: _is_number(v) and v > 0),
     "optim.beta1": ("a number in [0, 1)", lambda v: _is_number(v) and 0 <= v < 1),
@@ -235,6 +236,7 @@ def export(module: GroupDNetModule, path: Path) -> Path:
 def train(cfg: DictConfig) -> dict:
     """Fit GroupDNet as `cfg` says. -> {"run_dir", "metrics", "model_path"}."""
     check_config(cfg)
+    check_weights("train", cfg)
     run_dir = Path(cfg.paths.output_dir)
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.dataset)
@@ -276,7 +278,7 @@ def train(cfg: DictConfig) -> dict:
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
-def main(cfg: DictConfig) -> float | None:
+def run(cfg: DictConfig) -> float | None:
     run_dir = HydraConfig.get().runtime.output_dir
     try:
         result = train(cfg)
@@ -288,6 +290,12 @@ def main(cfg: DictConfig) -> float | None:
         print(f"model: {result['model_path']}  (smis.load_model; samples/ holds the validation figures)")
     metric = cfg.get("optimized_metric")
     return result["metrics"].get(metric) if metric else None
+
+
+def main() -> None:
+    """`python -m smis.train OVERRIDES`: the weight files first (preflight), then the run."""
+    preflight("train")
+    run()
 
 
 if __name__ == "__main__":

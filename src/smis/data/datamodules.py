@@ -5,6 +5,7 @@ a config value), one for your own image folders and one for the synthetic scenes
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Sequence
 
 import pytorch_lightning as pl
@@ -19,6 +20,14 @@ from .spec import DatasetSpec
 from .synthetic import SyntheticScenes
 
 VAL_OFFSET = 10**9   # synthetic validation scenes: indices 1e9, 1e9 + 1, ...
+MAX_AUTO_WORKERS = 4
+
+
+def auto_workers() -> int:
+    """Loader processes for num_workers=auto: one per core this process may use, less one for the
+    training process itself, at most MAX_AUTO_WORKERS."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(0, min(MAX_AUTO_WORKERS, cores - 1))
 
 
 def seed_worker(worker_id: int) -> None:
@@ -48,16 +57,21 @@ class SceneDataModule(pl.LightningDataModule):
     """Loader settings shared by every dataset. Subclasses implement `make_dataset`.
 
     batch_size: per process (per GPU); val_batch_size defaults to it.
+    num_workers: loader processes, or "auto" (one per free core, at most 4: auto_workers).
     seed: seeds the order of each epoch and each item's augmentation (see EpochSampler).
     validate: read and check every file of the datasets when they are set up (PairedDataset.check_files),
       so a bad file stops the run before training rather than partway through an epoch.
     """
 
-    def __init__(self, batch_size: int = 8, val_batch_size: int | None = None, num_workers: int = 2,
-                 pin_memory: bool = True, persistent_workers: bool = True, seed: int = 0,
-                 validate: bool = False):
+    def __init__(self, batch_size: int = 8, val_batch_size: int | None = None,
+                 num_workers: int | str = "auto", pin_memory: bool = True, persistent_workers: bool = True,
+                 seed: int = 0, validate: bool = False):
         super().__init__()
         self.batch_size, self.val_batch_size = batch_size, val_batch_size or batch_size
+        if num_workers == "auto":
+            num_workers = auto_workers()
+        elif not (isinstance(num_workers, int) and not isinstance(num_workers, bool) and num_workers >= 0):
+            raise ValueError(f"dataset.num_workers={num_workers!r}: expected auto or an integer >= 0")
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.persistent_workers, self.seed, self.validate = persistent_workers, seed, validate
         self.train_set: Dataset | None = None
@@ -65,6 +79,10 @@ class SceneDataModule(pl.LightningDataModule):
 
     def make_dataset(self, train: bool) -> Dataset:
         raise NotImplementedError
+
+    def val_size_hint(self, images: int) -> str:
+        """What gives a validation split of at least `images` images (for errors that need more)."""
+        return f"use a validation split of at least {images} images"
 
     @property
     def spec(self) -> DatasetSpec:
@@ -140,6 +158,9 @@ class FileDataModule(SceneDataModule):
     def make_dataset(self, train: bool) -> Dataset:
         return self.dataset_class(self.root, self.splits[train], train=train, **self.options)
 
+    def val_size_hint(self, images: int) -> str:
+        return f"evaluate a split of at least {images} images (dataset.val_split, now {self.splits[False]})"
+
 
 class ImageFolderDataModule(SceneDataModule):
     """Your own data. Validation comes from val_root (same folder names) or, when that is not
@@ -155,6 +176,7 @@ class ImageFolderDataModule(SceneDataModule):
         if val_root is None and not 0 < val_fraction < 1:
             raise ValueError(f"val_fraction must be in (0, 1) when val_root is not set; got {val_fraction}")
         self.root, self.val_root, self.val_fraction = root, val_root, val_fraction
+        self.num_pairs = 0                       # pairs in root, once a split is made
         self.options = dict(image_dir=image_dir, label_dir=label_dir, instance_dir=instance_dir,
                             num_classes=num_classes, class_names=class_names, palette=palette,
                             unknown_index=unknown_index, resize=resize, crop=crop, flip=flip,
@@ -164,12 +186,25 @@ class ImageFolderDataModule(SceneDataModule):
         if self.val_root is not None:
             return ImageFolderDataset(self.root if train else self.val_root, train=train, **self.options)
         full = ImageFolderDataset(self.root, train=train, **self.options)
+        self.num_pairs = len(full)
         order = torch.randperm(len(full), generator=torch.Generator().manual_seed(self.seed)).tolist()
         n_val = max(1, round(len(full) * self.val_fraction))
         if n_val >= len(full):
             raise ValueError(f"{self.root}: {len(full)} pairs are too few to hold out "
                              f"{self.val_fraction:.0%} for validation; set val_root")
         return full.subset(sorted(order[-n_val:] if not train else order[:-n_val]), train)
+
+    def val_size_hint(self, images: int) -> str:
+        if self.val_root is not None:
+            return f"put at least {images} pairs in dataset.val_root ({self.val_root})"
+        pairs = self.num_pairs
+        if pairs <= images:
+            return f"add pairs to {self.root} (it holds {pairs}) or give dataset.val_root=DIR"
+        # the smallest fraction (2 decimals) whose rounded share of the pairs reaches `images`
+        fraction = next(f / 100 for f in range(1, 100) if round(pairs * f / 100) >= images)
+        return (f"dataset.val_fraction={self.val_fraction} of {pairs} pairs holds out "
+                f"{len(self.val_set or ())}: set dataset.val_fraction={fraction} ({images} images) or "
+                "dataset.val_root=DIR")
 
 
 class SyntheticDataModule(SceneDataModule):
@@ -181,6 +216,9 @@ class SyntheticDataModule(SceneDataModule):
         super().__init__(**loader)
         self.num_train, self.num_val, self.scene_seed, self.flip = num_train, num_val, scene_seed, flip
         self.size = size if isinstance(size, int) else tuple(size)
+
+    def val_size_hint(self, images: int) -> str:
+        return f"set dataset.num_val={images} or more"
 
     def make_dataset(self, train: bool) -> Dataset:
         if train:

@@ -2,7 +2,8 @@
 
 LPIPS: AlexNet trunk, version 0.1, the linear heads shipped inside the `lpips` package
 (`lpips/weights/v0.1/alex.pth`), and torchvision's ImageNet AlexNet (`alexnet-owt-7be5be79.pth`) as
-the trunk, read from a given path or the torch hub cache; nothing is downloaded. Images in [-1, 1].
+the trunk, read from a given path or the torch hub cache (fetched there on first use: smis.hub).
+Images in [-1, 1].
 
 CSD / OCD of class c in one label map: decode k images that differ only in class c's code; the
 mean pairwise LPIPS inside class c's region is the class-specific diversity (CSD, higher is better),
@@ -21,30 +22,24 @@ import math
 import os
 import warnings
 from contextlib import contextmanager
-from pathlib import Path
 
 import lpips
 import torch
 
+from ..hub import entry, load_state_dict, weight_file
 from ..latents import LatentLayout
-from .weights import load_state_dict, resolve_weights
 
-ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
-ALEXNET_URL = f"https://download.pytorch.org/models/{ALEXNET_FILE}"
+ALEXNET_FILE = entry("alexnet").filename
 # lpips' AlexNet slices hold alexnet.features[a:b] under their original indices (slice2.3 = features.3).
 _SLICES = {1: range(0, 2), 2: range(2, 5), 3: range(5, 8), 4: range(8, 10), 5: range(10, 12)}
-
-
-def _lpips_heads_file() -> Path:
-    return Path(lpips.__file__).parent / "weights" / "v0.1" / "alex.pth"
 
 
 def load_lpips(backbone_weights: str | os.PathLike | None = None,
                device: str | torch.device = "cpu") -> lpips.LPIPS:
     """LPIPS (alex, v0.1) in eval mode with frozen weights; see the module docstring."""
     what = "LPIPS AlexNet backbone"
-    trunk = load_state_dict(resolve_weights(backbone_weights, ALEXNET_FILE, what, ALEXNET_URL), what)
-    heads = load_state_dict(_lpips_heads_file(), "LPIPS linear heads (alex, v0.1)")
+    trunk = load_state_dict(weight_file("alexnet", backbone_weights, "diversity.lpips_backbone"), what)
+    heads = load_state_dict(weight_file("lpips-alex-heads"), "LPIPS linear heads (alex, v0.1)")
     with warnings.catch_warnings():   # lpips still passes torchvision's deprecated `pretrained=`
         warnings.simplefilter("ignore", UserWarning)
         # Random trunk and heads (nothing downloaded), then both loaded below with weights_only=True.

@@ -2,12 +2,12 @@
 input pipeline of either FID library, chosen by name (`resize`; the evaluation protocols pin it):
 
 - Feature network: torch-fidelity's `FeatureExtractorInceptionV3` with the TF-ported Inception-v3 weights
-  `weights-inception-2015-12-05-6726825d.pth` (`INCEPTION_URL`), 2048-d pool features by default.
-  pytorch-fid's `pt_inception-2015-12-05-6726825d.pth` carries the same sha256 prefix in its name and a
-  state_dict of these keys loads into either library's network, so one network serves both pipelines. The
-  file is taken from the given path or the torch hub cache; it is never downloaded. torch-fidelity would
-  unpickle it with `weights_only=False`: we read it with `weights_only=True` and hand it an in-memory copy of
-  those plain tensors instead.
+  `weights-inception-2015-12-05-6726825d.pth` (`inception` in smis.hub), 2048-d pool features by default.
+  pytorch-fid's `pt_inception-2015-12-05-6726825d.pth` holds the same bytes, and a state_dict of these keys
+  loads into either library's network, so one network serves both pipelines. The file is taken from the
+  given path or the torch hub cache (fetched there on first use). torch-fidelity would unpickle it with
+  `weights_only=False`: we read it with `weights_only=True` and hand it an in-memory copy of those plain
+  tensors instead.
 - Pixels: our images are float in [-1, 1]; `quantize` says how generated ones become pixel values in
   [0, 255]: `round` (as saving to PNG with `to_pil` does), `truncate` (SPADE/SMIS `tensor2im`: clip, then
   `astype(uint8)`) or `none` (OASIS feeds the generator's float output to the network). Real images always
@@ -38,11 +38,10 @@ from torch import nn
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 from torchmetrics.image.fid import FrechetInceptionDistance
 
+from ..hub import entry, load_state_dict, weight_file
 from ..utils import atomic_torch_save
-from .weights import load_state_dict, resolve_weights
 
-INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
-INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
+INCEPTION_FILE = entry("inception").filename
 INCEPTION_SIZE = 299
 QUANTIZE = ("round", "truncate", "none")
 # Written into cached statistics; a cache made under another pipeline is recomputed, not reused.
@@ -160,7 +159,7 @@ class FID:
             raise ValueError(f"quantize={quantize!r}; expected one of {QUANTIZE}")
         if resize == "torch_fidelity" and quantize == "none":
             raise ValueError("torch-fidelity's pipeline takes 8-bit pixels: quantize='round' or 'truncate'")
-        path = resolve_weights(weights, INCEPTION_FILE, "FID Inception-v3", INCEPTION_URL)
+        path = weight_file("inception", weights, "fid.weights")
         state = load_state_dict(path, "FID Inception-v3")
         # torch-fidelity torch.load()s whatever it is given with weights_only=False: give it bytes we
         # wrote ourselves from the safely loaded tensors rather than the file.

@@ -12,11 +12,10 @@ import torch
 from torch import nn
 
 from smis.evaluation.segmenters.base import Segmenter, load_exact
-from smis.evaluation.weights import load_state_dict, resolve_weights
+from smis.hub import entry, load_state_dict, weight_file
 
-DRN_FILENAME = "drn-d-105_ms_cityscapes.pth"
-DRN_SOURCE = ("https://github.com/fyu/drn (README, 'Testing': Cityscapes models at "
-              "http://go.yf.io/drn-cityscapes-models)")
+DRN_WEIGHTS = "drn-d-105-cityscapes"            # its entry in smis.hub's registry
+DRN_FILENAME = entry(DRN_WEIGHTS).filename
 # fyu/drn datasets/cityscapes/info.json: Cityscapes train-set statistics of [0,1] RGB images.
 DRN_MEAN = (0.29010095242892997, 0.32808144844279574, 0.28696394422942517)
 DRN_STD = (0.1829540508368939, 0.18656561047509476, 0.18447508988480435)
@@ -107,11 +106,20 @@ class DRNSegmenter(Segmenter):
 
 def drn_d_105(weights: str | os.PathLike | None = None, pretrained: bool = True) -> DRNSegmenter:
     """DRN-D-105 Cityscapes segmenter loaded from `weights` (default: drn-d-105_ms_cityscapes.pth in the
-    torch hub cache); pretrained=False leaves it randomly initialised (tests)."""
+    torch hub cache, fetched on first use where a mirror serves it); pretrained=False leaves it
+    randomly initialised (tests)."""
     what = "DRN-D-105 Cityscapes segmenter"
-    path = resolve_weights(weights, DRN_FILENAME, what, DRN_SOURCE) if pretrained else None  # fail fast
+    path = weight_file(DRN_WEIGHTS, weights, "segmenters.cityscapes.weights") if pretrained else None
     model = DRNSegmenter()
     if path is not None:
         load_exact(model, load_state_dict(path, what), what, path)
         model.weight_files = [path]
     return model.eval().requires_grad_(False)
+
+
+def drn_d_105_weights(weights: str | os.PathLike | None = None, pretrained: bool = True) -> list[str]:
+    """The registry files drn_d_105(...) with these arguments will load (none when given a path)."""
+    return [DRN_WEIGHTS] if pretrained and weights is None else []
+
+
+drn_d_105.weight_names = drn_d_105_weights

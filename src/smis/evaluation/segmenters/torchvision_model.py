@@ -10,7 +10,8 @@ import torch
 import torchvision
 
 from smis.evaluation.segmenters.base import IMAGENET_MEAN, IMAGENET_STD, Segmenter, load_exact
-from smis.evaluation.weights import load_state_dict, resolve_weights
+from smis.hub import load_state_dict
+from smis.hub.weights import given_file
 
 
 def segmentation_model_names() -> list[str]:
@@ -48,7 +49,7 @@ def torchvision_segmenter(model: str, num_classes: int, weights: str | os.PathLi
                          f"num_classes={num_classes} (torchvision's own checkpoints are not used)")
     path = None
     if pretrained:  # before building: a missing file fails fast
-        path = resolve_weights(weights, os.path.basename(weights), what, "your own training run")
+        path = given_file(weights, "segmenter.weights", what=what)
     segmenter = TorchvisionSegmenter(model, num_classes, ignore_index, mean, std)
     if path is not None:
         state = {k: v for k, v in load_state_dict(path, what).items()

@@ -19,11 +19,12 @@ from torch import nn
 
 from smis.evaluation.segmenters.base import IMAGENET_MEAN, IMAGENET_STD, Segmenter, load_exact
 from smis.evaluation.segmenters.drn import Bottleneck
-from smis.evaluation.weights import load_state_dict, resolve_weights
+from smis.hub import entry, load_state_dict
+from smis.hub.registry import upernet_names
+from smis.hub.weights import ensure, given_file
 
 ENCODER_FILENAME = "encoder_epoch_50.pth"
 DECODER_FILENAME = "decoder_epoch_50.pth"
-UPERNET_SITE = "http://sceneparsing.csail.mit.edu/model/pytorch/"
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,6 @@ RELEASES = {r.name: r for r in (
                    std=(1.0, 1.0, 1.0), source="dataset.py before 2019-08: BGR [0,255] minus BGR means"),
 )}
 DEFAULT_RELEASE = "ade20k-resnet101-upernet"
-UPERNET_DIR = DEFAULT_RELEASE        # default folder in the torch hub cache
-UPERNET_SOURCE = UPERNET_SITE + UPERNET_DIR + "/"
 # The input scale a stem implies (see implied_input_scale): ~1 for normalised [0,1] input, ~60 for [0,255].
 INPUT_SCALE_SPLIT = 8.0
 
@@ -165,18 +164,28 @@ class UperNetSegmenter(Segmenter):
 def upernet_weight_paths(encoder: str | os.PathLike | None = None, decoder: str | os.PathLike | None = None,
                          folder: str | os.PathLike | None = None,
                          release_name: str = DEFAULT_RELEASE) -> tuple[Path, Path]:
-    """The two weight files: given paths, else FOLDER/<official name>, else the hub cache's
-    <release>/<official name>; each missing one is a MissingWeightsError naming it."""
+    """The two weight files: given paths, else FOLDER/<official name>, else the torch hub cache's
+    <release>/<official name>, fetched on first use (smis.hub; one error lists both when missing)."""
     r = release(release_name)
-    paths = []
-    parts = ((encoder, ENCODER_FILENAME, "encoder"), (decoder, DECODER_FILENAME, "decoder"))
-    for given, filename, part in parts:
-        if given is None and folder is not None:
-            given = Path(folder) / filename
-        name = filename if given is not None else f"{r.name}/{filename}"  # hub cache: in a subfolder
-        paths.append(resolve_weights(given, name, f"UperNet101 ADE20K {part} ({r.name})",
-                                     f"{UPERNET_SITE}{r.name}/{filename}"))
-    return paths[0], paths[1]
+    given = [encoder, decoder]
+    for i, filename in enumerate((ENCODER_FILENAME, DECODER_FILENAME)):
+        if given[i] is None and folder is not None:
+            given[i] = Path(folder) / filename
+    names = upernet_names(r.name)
+    cached = ensure(n for n, path in zip(names, given) if path is None)
+    option = "segmenters.ade20k.weights_dir"
+    return tuple(cached[name] if path is None else
+                 given_file(path, option, entry(name), f"UperNet101 ADE20K {part} ({r.name})")
+                 for name, path, part in zip(names, given, ("encoder", "decoder")))
+
+
+def upernet_weight_names(encoder_weights=None, decoder_weights=None, weights_dir=None,
+                         pretrained: bool = True, release: str = DEFAULT_RELEASE, **_) -> list[str]:
+    """The registry files upernet101(...) with these arguments will load (none that are given)."""
+    if not pretrained or weights_dir is not None:
+        return []
+    return [name for name, given in zip(upernet_names(release), (encoder_weights, decoder_weights))
+            if given is None]
 
 
 def implied_input_scale(encoder_state: dict) -> float:
@@ -226,3 +235,6 @@ def upernet101(encoder_weights: str | os.PathLike | None = None,
             verify_release(model.release, paths, model.encoder.state_dict())
         model.weight_files = list(paths)
     return model.eval().requires_grad_(False)
+
+
+upernet101.weight_names = upernet_weight_names
