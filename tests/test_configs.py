@@ -45,8 +45,8 @@ def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONFIGS.parent / group).glob("*.yaml"))
 
 
-@pytest.mark.parametrize("group", ["dataset", "recipe", "model", "optim", "loss", "trainer", "logger", "callbacks",
-                                   "experiment", "hparams_search", "launcher", "debug", "paths"])
+@pytest.mark.parametrize("group", ["dataset", "recipe", "model", "optim", "loss", "trainer", "logger",
+                                   "callbacks", "experiment", "hparams_search", "launcher", "debug", "paths"])
 def test_every_option_of_every_group_composes(group):
     from hydra.utils import instantiate as build
 

@@ -198,9 +198,11 @@ def eval_config(files, run_dir, *overrides):
 
 def test_fid_with_fewer_than_two_images_fails_before_loading_its_network(eval_files, tmp_path):
     missing = tmp_path / "no-inception.pth"                    # never looked for: the count fails first
-    for overrides, found in [(["max_images=1"], r"1 \(the validation split holds 4\): raise max_images"),
-                             (["dataset.num_val=1"], r"1 \(the validation split holds 1\): set dataset.num_val=2")]:
-        with pytest.raises(EvaluationError, match=f"FID needs at least 2 images and this run evaluates {found}"):
+    cases = [(["max_images=1"], r"1 \(the validation split holds 4\): raise max_images"),
+             (["dataset.num_val=1"], r"1 \(the validation split holds 1\): set dataset.num_val=2")]
+    for overrides, found in cases:
+        with pytest.raises(EvaluationError, match="FID needs at least 2 images and this run evaluates "
+                                                   + found):
             evaluate(eval_config(eval_files, tmp_path / "run", "metrics=[fid]", f"fid.weights={missing}",
                                  *overrides))
 
@@ -428,7 +430,8 @@ def test_convert_without_a_discriminator_prints_no_discriminator_width(reference
 
 
 def test_missing_vgg_weights_name_the_options(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"none.pth \(given by loss.vgg_weights\).*download.pytorch.org.*recipe=control"):
+    with pytest.raises(FileNotFoundError,
+                       match=r"none.pth \(given by loss.vgg_weights\).*download.pytorch.org.*recipe=control"):
         VGG19Features(tmp_path / "none.pth")
 
 

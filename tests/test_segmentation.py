@@ -250,7 +250,8 @@ def test_drn_loader_variants_and_errors(tmp_path, monkeypatch, drn_state):
     old = {"module." + k: v for k, v in drn_state.items() if not k.endswith("num_batches_tracked")}
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     cached = tmp_path / "hub" / "checkpoints" / "drn-d-105_ms_cityscapes.pth"
-    with pytest.raises(MissingWeightsError, match=r"(?s)drn-d-105_ms_cityscapes\.pth.*go\.yf\.io/drn-cityscapes"):
+    with pytest.raises(MissingWeightsError,
+                       match=r"(?s)drn-d-105_ms_cityscapes\.pth.*go\.yf\.io/drn-cityscapes"):
         drn_d_105()
     cached.parent.mkdir(parents=True)
     torch.save(old, cached)

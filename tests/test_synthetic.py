@@ -5,7 +5,8 @@ import numpy as np
 import torch
 
 from smis.data import SYNTHETIC, ImageFolderDataset, SyntheticDataModule, SyntheticScenes
-from smis.data.synthetic import GRASS, SKY, main
+from smis.data.synthetic import GRASS, SKY
+from smis.examples.__main__ import main
 
 
 def mean_colours(data: SyntheticScenes, n: int) -> dict[int, np.ndarray]:
@@ -91,7 +92,7 @@ def test_datamodule_keeps_validation_apart_from_training():
 
 def test_export_round_trips_through_the_image_folder_dataset(tmp_path, capsys):
     size = 48
-    main(["--out", str(tmp_path / "scenes"), "--count", "5", "--size", str(size), "--seed", "2"])
+    main([str(tmp_path / "scenes"), "--scenes", "5", "--size", str(size), "--seed", "2"])
     assert "wrote 5 scenes" in capsys.readouterr().out
     folder = ImageFolderDataset(tmp_path / "scenes", train=False)
     assert len(folder) == 5

@@ -42,7 +42,7 @@ def test_synthetic_fit_writes_checkpoint_model_figures_and_metrics(trained_synth
     ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["epoch"] == 2 and len(ckpt["optimizer_states"]) == 2     # saved after epoch 2
     progress = (run_dir / "progress.log").read_text().splitlines()     # a line per 30 s, and the end
-    assert "epoch 0/3  batch 1/2" in progress[0] and "images/s" in progress[0]
+    assert "epoch 1/3  batch 1/2" in progress[0] and "images/s" in progress[0]       # counted from 1
     assert "training ended: 3 epochs done, 12 optimiser steps" in progress[-1]
     from_ckpt, exported = weights(run_dir / "checkpoints" / "last.ckpt"), weights(result["model_path"])
     assert from_ckpt.keys() == exported.keys()                           # load_model reads both

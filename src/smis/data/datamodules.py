@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.utilities import rank_zero_warn
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from .folder import ImageFolderDataset
@@ -63,6 +63,8 @@ class SceneDataModule(pl.LightningDataModule):
       so a bad file stops the run before training rather than partway through an epoch.
     """
 
+    size_options = "the dataset's size options"      # what decides the size of the images it yields
+
     def __init__(self, batch_size: int = 8, val_batch_size: int | None = None,
                  num_workers: int | str = "auto", pin_memory: bool = True, persistent_workers: bool = True,
                  seed: int = 0, validate: bool = False):
@@ -76,6 +78,7 @@ class SceneDataModule(pl.LightningDataModule):
         self.persistent_workers, self.seed, self.validate = persistent_workers, seed, validate
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
+        self._said: set[str] = set()             # size changes already reported
 
     def make_dataset(self, train: bool) -> Dataset:
         raise NotImplementedError
@@ -101,6 +104,10 @@ class SceneDataModule(pl.LightningDataModule):
         if self.val_set is None:
             self.val_set = self.checked(self.make_dataset(train=False), self.val_batch_size)
         for split in (self.train_set, self.val_set):
+            change = getattr(split, "size_change", lambda: None)()
+            if change and change not in self._said:
+                self._said.add(change)
+                rank_zero_info(f"data: {change} (set by {self.size_options})")
             if getattr(split, "skipped", 0):
                 rank_zero_warn(f"{type(self).__name__}: left out {split.skipped} unpaired files "
                                "(skip_unpaired=true)")
@@ -165,6 +172,8 @@ class FileDataModule(SceneDataModule):
 class ImageFolderDataModule(SceneDataModule):
     """Your own data. Validation comes from val_root (same folder names) or, when that is not
     given, from a fixed held-out fraction of the pairs (val_fraction)."""
+
+    size_options = "dataset.resize and dataset.crop; resize=null keeps each file's size"
 
     def __init__(self, root: str, image_dir: str = "images", label_dir: str = "labels",
                  instance_dir: str | None = None, num_classes: int | None = None,

@@ -60,6 +60,29 @@ class PairedDataset(Dataset):
                                    f"{image.width}x{image.height}")
         return image, maps
 
+    def size_change(self) -> str | None:
+        """What the transform does to the size of the images, judged by the first file (None when
+        it keeps it): said once when the data is set up, so an upscale is never silent."""
+        first = self.samples[0].image
+        try:
+            with Image.open(first) as im:
+                width, height = im.size
+        except OSError:
+            return None                                  # an unreadable file is reported where it is read
+        t = self.transform
+        size = t.resize if self.train else (t.crop or t.resize)
+        steps = []
+        if size is not None and size != (height, width):
+            scaled = "upscaled" if size[0] * size[1] > height * width else "downscaled"
+            steps.append(f"resized to {size[1]}x{size[0]} ({scaled})")
+        if self.train and t.crop is not None:
+            steps.append(f"randomly cropped to {t.crop[1]}x{t.crop[0]}")
+        if not steps:
+            return None
+        split = "training" if self.train else "validation"
+        return (f"{split} images are {width}x{height} (the first: {first.name}); they are "
+                f"{' and '.join(steps)}")
+
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         """key: an index, or (index, augmentation seed) as EpochSampler yields (see split_key)."""
         index, generator = split_key(key)

@@ -6,12 +6,11 @@ own from a class-specific family of modes (a day, sunset, overcast or night sky;
 or painted walls with windows; ...), so the data is multi-modal per class, as GroupDNet assumes:
 the look of one class tells nothing about the others.
 
-    python -m smis.data.synthetic --out data/synthetic --count 200    # export as an image folder
+    python -m smis.examples data/synthetic --scenes 200    # export as an image folder
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -185,19 +184,3 @@ def export(out: Path, count: int, size: int = 128, seed: int = 0) -> Path:
             "palette": [list(rgb) for rgb in SYNTHETIC.palette]}
     (out / "classes.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
     return out
-
-
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m smis.data.synthetic", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=Path, required=True, help="folder to write")
-    p.add_argument("--count", type=int, default=100)
-    p.add_argument("--size", type=int, default=128)
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-    out = export(args.out, args.count, args.size, args.seed)
-    print(f"wrote {args.count} scenes to {out.resolve()} (images/, labels/, classes.yaml)")
-
-
-if __name__ == "__main__":
-    main()

@@ -6,6 +6,7 @@ import time
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import RichProgressBar
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 from pytorch_lightning.utilities import rank_zero_info
 
@@ -21,6 +22,21 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     def load_checkpoint(self, path, map_location=lambda storage, loc: storage, weights_only=None):
         return super().load_checkpoint(path, map_location=map_location, weights_only=True)
+
+
+def epoch_of(trainer) -> str:
+    """The running epoch counted from 1, out of the planned number: "epoch 7/7" in the last one."""
+    planned = f"/{trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
+    return f"{trainer.current_epoch + 1}{planned}"
+
+
+class EpochProgressBar(RichProgressBar):
+    """Lightning's rich progress bar, counting epochs as the progress lines do (Epoch 7/7 in the
+    last of 7, where Lightning shows 6/6)."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        description = f"Epoch {epoch_of(self.trainer)}"
+        return f"{description:{len(self.validation_description)}}"     # one width: no flicker
 
 
 class ImagesPerSecond(pl.Callback):
@@ -84,8 +100,7 @@ class ProgressLines(pl.Callback):
             return
         rate = self._images / max(time.perf_counter() - self._start, 1e-9)
         losses = "  ".join(f"{k} {float(v):.3f}" for k, v in trainer.progress_bar_metrics.items())
-        epochs = f"/{trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
-        self.lines.write(f"epoch {trainer.current_epoch}{epochs}  batch {batch_idx + 1}/"
+        self.lines.write(f"epoch {epoch_of(trainer)}  batch {batch_idx + 1}/"
                        f"{trainer.num_training_batches}  {rate:.1f} images/s per process  {losses}")
 
     def on_train_end(self, trainer, pl_module) -> None:
