@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Sequence
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from .evaluation import METRICS
 from .evaluation.protocol import ProtocolError, resolve
@@ -125,7 +125,8 @@ def fetch_for(command: str, configs: Iterable[DictConfig], mirror: str | None = 
 def preflight(command: str, argv: Sequence[str] | None = None) -> None:
     """Before Hydra runs `command` with this command line: fetch the files it needs, or print one
     error listing every missing file and exit 2. Options that only print (--help, --cfg, ...) and
-    custom config folders skip it; a command line Hydra rejects is left for Hydra to report."""
+    custom config folders skip it; a command line Hydra rejects, or a config with unset required
+    values, is left for the run to report (nothing is downloaded for a run that cannot start)."""
     from hydra._internal.utils import get_args_parser
 
     args, _ = get_args_parser().parse_known_args(list(sys.argv[1:] if argv is None else argv))
@@ -136,6 +137,8 @@ def preflight(command: str, argv: Sequence[str] | None = None) -> None:
         configs = compose_variants(command, args.overrides, args.multirun)
     except Exception:                    # Hydra reports a bad command line its own way
         return
+    if any(OmegaConf.missing_keys(cfg) for cfg in configs):
+        return                           # e.g. dataset.root unset: the run says so, before any download
     try:
         fetch_for(command, configs)
     except MissingWeightsError as e:

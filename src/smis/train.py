@@ -236,10 +236,10 @@ def export(module: GroupDNetModule, path: Path) -> Path:
 def train(cfg: DictConfig) -> dict:
     """Fit GroupDNet as `cfg` says. -> {"run_dir", "metrics", "model_path"}."""
     check_config(cfg)
-    check_weights("train", cfg)
     run_dir = Path(cfg.paths.output_dir)
     pl.seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.dataset)
+    datamodule = instantiate(cfg.dataset)         # (an unset dataset.root is reported here)
+    check_weights("train", cfg)
     datamodule.setup("fit")
     # the model's native size is the size it trains at (stored in its spec, used by the Synthesizer)
     spec = dataclasses.replace(datamodule.spec, native_size=check_training_size(datamodule))
