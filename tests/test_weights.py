@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from smis.cli.weights import main as smis_weights
 from smis.hub import REGISTRY, MissingWeightsError, check, ensure
 from smis.hub import weights as hub
-from smis.hub.cli import main as smis_weights
 from smis.hub.registry import WeightFile
 
 

@@ -18,8 +18,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .registry import REGISTRY, entry
-from .weights import MissingWeightsError, State, cache_dir, candidate_urls, check, ensure, mirror_url
+from hydra.core.hydra_config import HydraConfig
+
+from ..config import compose_config
+from ..hub.registry import REGISTRY, entry
+from ..hub.weights import MissingWeightsError, State, cache_dir, candidate_urls, check, ensure, mirror_url
+from ..preflight import compose_variants, needs
 
 
 def parser() -> argparse.ArgumentParser:
@@ -48,8 +52,6 @@ def selected(args) -> dict[str, list[str]]:
         return {n: [] for n in REGISTRY}
     if names and not overrides:
         return {n: [] for n in names}
-    from ..preflight import compose_variants, needs
-
     wanted: dict[str, list[str]] = {n: [] for n in names}
     for command in [args.command] if args.command else ["train", "evaluate"]:
         own = accepted(command, overrides)
@@ -63,10 +65,6 @@ def selected(args) -> dict[str, list[str]]:
 
 def accepted(command: str, overrides: list[str]) -> list[str]:
     """The overrides whose option (its first part: dataset, protocol, loss, ...) `command`'s config has."""
-    from hydra.core.hydra_config import HydraConfig
-
-    from ..config import compose_config
-
     cfg = compose_config([], config_name=command)
     known = set(cfg) | set(HydraConfig.get().runtime.choices)
     return [o for o in overrides if o.lstrip("+~").split("=")[0].split(".")[0].split("@")[0] in known]

@@ -1,0 +1,1 @@
+"""Command-line entry points: each command a short `main` over the library (smis-weights, ...)."""
