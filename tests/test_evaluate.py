@@ -6,9 +6,9 @@ import pytest
 import torch
 import torchvision
 
-from smis.checkpoint import save_model
 from smis.config import compose_config
 from smis.evaluate import EvaluationError, evaluate
+from smis.hub import save_model
 from smis.networks import GroupDNet, preset
 from tests.data_trees import cityscapes_tree
 from tests.weight_files import random_alexnet_file, random_inception_file

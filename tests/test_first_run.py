@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 
 from smis import examples
-from smis.checkpoint import save_model
 from smis.config import compose_config
 from smis.evaluate import EvaluationError, evaluate
+from smis.hub import save_model
 from smis.networks import GroupDNet, preset
 from tests.data_trees import folder_tree
 from tests.hydra_configs import run
@@ -104,7 +104,7 @@ def test_offline_train_and_evaluate_list_every_missing_file_before_a_run_folder(
 
 def test_the_no_vgg_recipe_trains_on_a_folder_with_the_demo_experiment(tmp_path):
     """experiment=demo is the no-VGG recipe plus a schedule: it combines with your own data."""
-    from smis.checkpoint import load_model
+    from smis.hub import load_model
 
     root = folder_tree(tmp_path / "mine", n=10, h=64, w=64)
     result = run(

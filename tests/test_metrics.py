@@ -19,7 +19,7 @@ from smis.evaluation.diversity import (
     summarize,
 )
 from smis.evaluation.fid import FID, INCEPTION_FILE, real_stats_path, to_uint8
-from smis.hub import MissingWeightsError
+from smis.weights import MissingWeightsError
 from tests.weight_files import random_alexnet_file, random_inception_file
 
 # --- FID --------------------------------------------------------------------------------------

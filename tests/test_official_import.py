@@ -7,8 +7,8 @@ import torch
 
 import smis
 from smis import convert
-from smis.checkpoint import atomic_torch_save
-from smis.official import OfficialCheckpointError
+from smis.hub.official import OfficialCheckpointError
+from smis.utils import atomic_torch_save
 from tests.conftest import load_io
 
 

@@ -5,10 +5,11 @@ import pytest
 import torch
 
 import smis
-from smis import pretrained
 from smis.data import SyntheticScenes
 from smis.data.datamodules import VAL_OFFSET
 from smis.evaluation.separation import class_separation, summarize_separation, transfer_hits
+from smis.hub.pack import pack
+from smis.hub.shipped import shipped_path
 from smis.latents import LatentLayout
 from smis.networks import GroupDNet, preset
 
@@ -26,7 +27,7 @@ def held_out(shipped):
 
 
 def test_the_shipped_file_is_small_fp16_and_loads_by_name(shipped):
-    path = pretrained.pretrained_path("synthetic")
+    path = shipped_path("synthetic")
     assert path.stat().st_size < 16 * 2**20
     payload = torch.load(path, weights_only=True)
     assert {v.dtype for v in payload["state_dict"].values() if v.is_floating_point()} == {torch.float16}
@@ -103,7 +104,7 @@ def test_pack_refuses_a_lossy_fp16_file_and_writes_nothing(tmp_path):
 
     source = smis.save_model(tiny_net(), tmp_path / "model.pt")
     with pytest.raises(ValueError, match="fp16 storage changes a decode"):
-        pretrained.pack(source, tmp_path / "shipped.pt", tolerance=0.0)
+        pack(source, tmp_path / "shipped.pt", tolerance=0.0)
     assert not (tmp_path / "shipped.pt").exists()
-    packed = pretrained.pack(source, tmp_path / "shipped.pt", card="test")
+    packed = pack(source, tmp_path / "shipped.pt", card="test")
     assert torch.load(packed, weights_only=True)["meta"]["card"] == "test"

@@ -15,7 +15,7 @@ from smis.evaluation.fid import FID, inception_input, to_pixels, to_uint8
 from smis.evaluation.segmenters import upernet101
 from smis.evaluation.segmenters.base import IMAGENET_MEAN, IMAGENET_STD
 from smis.evaluation.segmenters.upernet import implied_input_scale
-from smis.hub import MissingWeightsError
+from smis.weights import MissingWeightsError
 from tests.test_metrics import Uint8Images
 from tests.test_protocols import CLAIMS, PRESETS
 from tests.weight_files import random_inception_file

@@ -13,10 +13,10 @@ import yaml
 from PIL import Image
 
 from smis import convert
-from smis.checkpoint import load_model, save_model
 from smis.config import compose_config
 from smis.data import DEEPFASHION, DatasetError, ImageFolderDataModule, ImageFolderDataset
 from smis.evaluate import EvaluationError, evaluate
+from smis.hub import load_model, save_model
 from smis.networks import GroupDNet, preset
 from smis.networks.vgg import VGG19Features
 from smis.train import ConfigError, resolve_ckpt_path
@@ -296,8 +296,8 @@ def test_load_model_of_a_folder_says_it_is_one(tmp_path):
         load_model(tmp_path)
     assert "load_official" not in str(err.value)
     (tmp_path / "latest_net_G.pth").write_bytes(b"")
-    hint = r"authors' files .*smis.load_official.*python -m smis.convert"
-    with pytest.raises(IsADirectoryError, match=hint):
+    hint = r"holds the authors' files .*pass the dataset they were trained on .*smis-convert"
+    with pytest.raises(ValueError, match=hint):
         load_model(tmp_path)
 
 

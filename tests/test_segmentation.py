@@ -13,7 +13,7 @@ from PIL import Image
 from smis.data import CITYSCAPES
 from smis.evaluation.confusion import ConfusionMatrix
 from smis.evaluation.segmenters import drn_d_105, torchvision_segmenter, upernet101
-from smis.hub import MissingWeightsError
+from smis.weights import MissingWeightsError
 
 CITYSCAPES_TRAIN_ID = torch.tensor([255 if i < 0 else i for i in CITYSCAPES.eval_ids])
 CITYSCAPES_TRAIN_CLASSES = CITYSCAPES.eval_names

@@ -25,11 +25,11 @@ from tests.test_studio import GRASS, SKY, H, W, make_studio, sky_grass, tiny_net
 
 # --- the command line -----------------------------------------------------------------------------
 def test_the_command_line_names_the_missing_model(tmp_path, monkeypatch):
-    from smis import pretrained
+    from smis.hub import shipped
     from smis.studio import cli
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "not_installed")
+    monkeypatch.setattr(shipped, "SHIPPED_DIR", tmp_path / "not_installed")
     with pytest.raises(SystemExit) as e:              # the default is the shipped model
         cli.main(["--port", "0"])
     assert "not_installed/synthetic.pt" in str(e.value) and "reinstall" in str(e.value)
@@ -51,10 +51,10 @@ def test_the_command_line_serves_a_model_file_to_local_hosts_only(tmp_path, monk
     assert rebound.get("/api/info").status_code == 400
     studio.close()
     # a shipped model's name is the packaged file
-    from smis import pretrained
+    from smis.hub import shipped
 
-    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path)
-    smis.save_model(tiny_net(), tmp_path / pretrained.PRETRAINED["synthetic"])
+    monkeypatch.setattr(shipped, "SHIPPED_DIR", tmp_path)
+    smis.save_model(tiny_net(), tmp_path / shipped.SHIPPED["synthetic"])
     synth, description = cli.load_synthesizer(None, "cpu")
     assert isinstance(synth, Synthesizer) and description == "shipped synthetic model"
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import smis.training.module as module_code
-from smis.checkpoint import load_model
 from smis.data import SYNTHETIC as SYNTHETIC_SPEC
+from smis.hub import load_model
 from smis.train import ConfigError, train
 from smis.training import ConstantThenLinear, NonFiniteLossError
 from tests.conftest import SHARED_RUN

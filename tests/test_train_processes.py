@@ -10,7 +10,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from smis.checkpoint import load_model
+from smis.hub import load_model
 from smis.train import train
 from tests.hydra_configs import compose_train
 

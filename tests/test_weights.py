@@ -1,4 +1,4 @@
-"""Pretrained files (smis.hub): the real download code against file:// and local HTTP addresses of
+"""Pretrained files (smis.weights): the real download code against file:// and local HTTP addresses of
 small files made here, the checksum rules, the mirror, the offline switch, and smis-weights."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from smis.cli.weights import main as smis_weights
-from smis.hub import REGISTRY, MissingWeightsError, check, ensure
-from smis.hub import weights as hub
-from smis.hub.registry import WeightFile
+from smis.weights import REGISTRY, MissingWeightsError, check, ensure
+from smis.weights import store as hub
+from smis.weights.registry import WeightFile
 
 
 @pytest.fixture

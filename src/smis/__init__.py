@@ -9,10 +9,8 @@
     fake = net.decode(label, z, instance)
 """
 
-from .checkpoint import load_model, save_model
+from .hub import load_model, load_official, load_pretrained, save_model
 from .networks import GroupDNet, GroupDNetConfig, preset
-from .official import load_official
-from .pretrained import load_pretrained
 from .synthesizer import Codes, Result, Synthesizer
 
 __version__ = "0.1.0"

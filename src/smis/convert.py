@@ -13,9 +13,9 @@ import os
 import sys
 from pathlib import Path
 
-from .checkpoint import save_model
 from .data.specs import dataset_spec
-from .official import OFFICIAL_DATASETS, load_official
+from .hub import load_official, save_model
+from .hub.official import OFFICIAL_DATASETS
 
 
 def parse_args(argv=None) -> argparse.Namespace:

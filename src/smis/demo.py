@@ -22,7 +22,7 @@ from .config import compose_config
 from .data import SYNTHETIC, SyntheticScenes
 from .data.datamodules import VAL_OFFSET
 from .evaluate import evaluate
-from .pretrained import load_pretrained
+from .hub import load_pretrained
 from .synthesizer import Synthesizer
 from .train import train
 from .visualize import colorize, save_grid

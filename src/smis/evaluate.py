@@ -31,7 +31,6 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from rich.progress import Progress
 
-from .checkpoint import load_model
 from .data.spec import DatasetSpec
 from .evaluation import METRICS
 from .evaluation.confusion import ConfusionMatrix
@@ -49,11 +48,12 @@ from .evaluation.protocol import (
 )
 from .evaluation.report import json_safe, markdown_table
 from .evaluation.separation import class_separation, summarize_separation, transfer_hits
-from .hub import MissingWeightsError, ensure, entry
+from .hub import load_model
 from .latents import LatentLayout
 from .preflight import check_weights, dataset_choice, metric_needs, preflight
 from .utils import ProgressLog, atomic_write_text, finish_wandb, instantiate_all, pick_device, repeat
 from .visualize import to_pil
+from .weights import MissingWeightsError, ensure, entry
 
 
 class EvaluationError(ValueError):

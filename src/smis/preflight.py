@@ -1,4 +1,4 @@
-"""What a command needs before it starts: the pretrained files its config uses (smis.hub's registry),
+"""What a command needs before it starts: the pretrained files its config uses (smis.weights's registry),
 fetched at once, or one error listing every file still missing.
 
 `python -m smis.train` and `python -m smis.evaluate` run `preflight` on their command line before
@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .evaluation import METRICS
 from .evaluation.protocol import ProtocolError, resolve
-from .hub import MissingWeightsError, ensure
+from .weights import MissingWeightsError, ensure
 
 COMMANDS = ("train", "evaluate")
 LPIPS_METRICS = ("lpips", "mcsd")

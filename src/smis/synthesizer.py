@@ -24,14 +24,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import load_model
 from .data.spec import DatasetSpec
+from .hub import load_model
 from .inputs import read_image, read_label, read_mask
 from .latents import LatentLayout
 from .networks import GroupDNet, check_image_size
-from .pretrained import resolve_model
 from .utils import atomic_torch_save, atomic_write, pick_device
 from .visualize import default_palette, save_grid, to_pil
+from .weights import safe_load
 
 CODES_FORMAT = "smis.codes"
 
@@ -64,10 +64,7 @@ class Codes:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"codes file not found: {path}")
-        try:
-            d = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise ValueError(f"{path}: cannot be read as a codes file ({e})") from e
+        d = safe_load(path, "a codes file")
         if not isinstance(d, dict) or d.get("format") != CODES_FORMAT:
             raise ValueError(f"{path}: not an smis codes file (written by Codes.save or "
                              "`python -m smis.generate encode`)")
@@ -134,20 +131,7 @@ class Synthesizer:
         """source: an smis model file (`python -m smis.convert`, a run's model.pt), a training
         checkpoint (.ckpt), a folder of the authors' latest_net_{G,E}.pth with dataset=NAME, or a
         shipped model's name ("synthetic")."""
-        path = resolve_model(source)
-        if path.is_dir():
-            if dataset is None:
-                raise ValueError(f"{path} is a folder: for the authors' checkpoint files pass dataset= "
-                                 "(deepfashion, cityscapes or ade20k)")
-            from .official import load_official
-
-            net = load_official(path, dataset, with_discriminator=False)
-        elif path.is_file():
-            net = load_model(path)
-            net.discriminator = None          # generation needs G and E only
-        else:
-            raise FileNotFoundError(f"model not found: {path} (expected an smis model file, a training "
-                                    "checkpoint, or a folder of the authors' files with dataset=)")
+        net = load_model(source, dataset, with_discriminator=False)   # generation needs G and E only
         return cls(net, device=device, batch_size=batch_size)
 
     # --- inputs -------------------------------------------------------------------------------

@@ -18,17 +18,18 @@ from pathlib import Path
 
 import hydra
 import pytorch_lightning as pl
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_info
 
-from .checkpoint import FORMAT, load_model, save_model
+from .hub import load_model, save_model
+from .hub.model_files import FORMAT
 from .networks import GroupDNet, GroupDNetConfig, check_image_size
 from .preflight import check_weights, preflight
 from .training import AtomicCheckpointIO, GroupDNetModule
 from .utils import finish_wandb, instantiate_all
+from .weights import safe_load
 
 PRECISIONS = {"32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true"}
 
@@ -176,10 +177,9 @@ def check_resume_checkpoint(path: str, net_config: GroupDNetConfig) -> None:
     ConfigError that says what it is instead (an smis model file, another module's checkpoint, a
     damaged file) or which model settings differ."""
     try:                     # mmap: the tensors are not read
-        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as e:
-        raise ConfigError(f"ckpt_path={path}: cannot be read as a training checkpoint: damaged or cut "
-                          f"short (an interrupted copy?), or not a checkpoint ({e})") from None
+        ckpt = safe_load(path, "a training checkpoint", mmap=True)
+    except ValueError as e:
+        raise ConfigError(f"ckpt_path={e}") from None
     if isinstance(ckpt, dict) and ckpt.get("format") == FORMAT:
         raise ConfigError(f"ckpt_path={path} is an smis model file (weights, no training state), not a "
                           f"training checkpoint: to start a run from its weights use init_from={path}")

@@ -21,9 +21,9 @@ import sys
 from hydra.core.hydra_config import HydraConfig
 
 from ..config import compose_config
-from ..hub.registry import REGISTRY, entry
-from ..hub.weights import MissingWeightsError, State, cache_dir, candidate_urls, check, ensure, mirror_url
 from ..preflight import compose_variants, needs
+from ..weights.registry import REGISTRY, entry
+from ..weights.store import MissingWeightsError, State, cache_dir, candidate_urls, check, ensure, mirror_url
 
 
 def parser() -> argparse.ArgumentParser:

@@ -2,7 +2,7 @@
 
 LPIPS: AlexNet trunk, version 0.1, the linear heads shipped inside the `lpips` package
 (`lpips/weights/v0.1/alex.pth`), and torchvision's ImageNet AlexNet (`alexnet-owt-7be5be79.pth`) as
-the trunk, read from a given path or the torch hub cache (fetched there on first use: smis.hub).
+the trunk, read from a given path or the torch hub cache (fetched there on first use: smis.weights).
 Images in [-1, 1].
 
 CSD / OCD of class c in one label map: decode k images that differ only in class c's code; the
@@ -26,8 +26,8 @@ from contextlib import contextmanager
 import lpips
 import torch
 
-from ..hub import entry, load_state_dict, weight_file
 from ..latents import LatentLayout
+from ..weights import entry, load_state_dict, weight_file
 
 ALEXNET_FILE = entry("alexnet").filename
 # lpips' AlexNet slices hold alexnet.features[a:b] under their original indices (slice2.3 = features.3).

@@ -2,7 +2,7 @@
 input pipeline of either FID library, chosen by name (`resize`; the evaluation protocols pin it):
 
 - Feature network: torch-fidelity's `FeatureExtractorInceptionV3` with the TF-ported Inception-v3 weights
-  `weights-inception-2015-12-05-6726825d.pth` (`inception` in smis.hub), 2048-d pool features by default.
+  `weights-inception-2015-12-05-6726825d.pth` (`inception` in smis.weights), 2048-d pool features by default.
   pytorch-fid's `pt_inception-2015-12-05-6726825d.pth` holds the same bytes, and a state_dict of these keys
   loads into either library's network, so one network serves both pipelines. The file is taken from the
   given path or the torch hub cache (fetched there on first use). torch-fidelity would unpickle it with
@@ -38,8 +38,8 @@ from torch import nn
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from ..hub import entry, load_state_dict, weight_file
 from ..utils import atomic_torch_save
+from ..weights import entry, load_state_dict, safe_load, weight_file
 
 INCEPTION_FILE = entry("inception").filename
 INCEPTION_SIZE = 299
@@ -215,9 +215,9 @@ class FID:
         if not path.is_file():
             return False
         try:
-            cached = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:                   # a damaged cache is recomputed, not trusted
-            warnings.warn(f"FID statistics cache {path} cannot be read ({e}); recomputing it", stacklevel=2)
+            cached = safe_load(path, "FID statistics")
+        except ValueError as e:                  # a damaged cache is recomputed, not trusted
+            warnings.warn(f"{e}; recomputing it", stacklevel=2)
             return False
         if not isinstance(cached, dict) or any(cached.get(k) != v for k, v in self._meta().items()):
             return False

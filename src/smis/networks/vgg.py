@@ -1,5 +1,5 @@
 """VGG19 features for the perceptual loss (torchvision's architecture and ImageNet weights, fetched
-into the torch hub cache on first use: smis.hub)."""
+into the torch hub cache on first use: smis.weights)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 import torchvision
 from torch import nn
 
-from ..hub import entry, load_state_dict, weight_file
+from ..weights import entry, load_state_dict, weight_file
 
 # torchvision's ImageNet VGG19 file (VGG19_Weights.IMAGENET1K_V1), as the torch hub caches it
 VGG19_FILE = entry("vgg19").filename
@@ -21,7 +21,7 @@ class VGG19Features(nn.Module):
     """image (B,3,H,W) -> [relu1_1, relu2_1, relu3_1, relu4_1, relu5_1] feature maps. Frozen.
 
     weights: a path to torchvision's vgg19 state_dict; None: the torch hub cache's copy, downloaded
-      and checked on first use (smis.hub); "random" keeps random weights (tests only).
+      and checked on first use (smis.weights); "random" keeps random weights (tests only).
     """
 
     def __init__(self, weights: str | os.PathLike | None = None):

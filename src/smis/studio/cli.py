@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 
 class ModelError(Exception):
@@ -24,16 +23,14 @@ def load_synthesizer(model: str | None, device: str = "auto", dataset: str | Non
     """-> (Synthesizer, a description for the page). model: None (the shipped synthetic model), a
     shipped model's name, a model file, or the authors' folder (with dataset)."""
     import smis
-    from smis.pretrained import PRETRAINED, resolve_model
+    from smis.hub import describe_model
 
     model = model or "synthetic"
-    path = resolve_model(model)
-    if not path.exists():
-        raise ModelError(f"model file {path} not found: pass an smis model file (a run's model.pt, "
-                         "`python -m smis.convert` output), a training checkpoint, the authors' folder with "
-                         f"--dataset, or a shipped model's name ({', '.join(sorted(PRETRAINED))})")
-    described = f"shipped {model} model" if str(model) in PRETRAINED and path != Path(model) else str(path)
-    return smis.Synthesizer.load(path, device=device, dataset=dataset), described
+    try:
+        synth = smis.Synthesizer.load(model, device=device, dataset=dataset)
+    except FileNotFoundError as e:
+        raise ModelError(str(e)) from None
+    return synth, describe_model(model)
 
 
 def parse_args(argv=None):

@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from smis.evaluation.segmenters.base import Segmenter, load_exact
-from smis.hub import entry, load_state_dict, weight_file
+from smis.weights import entry, load_state_dict, weight_file
 
-DRN_WEIGHTS = "drn-d-105-cityscapes"            # its entry in smis.hub's registry
+DRN_WEIGHTS = "drn-d-105-cityscapes"            # its entry in smis.weights's registry
 DRN_FILENAME = entry(DRN_WEIGHTS).filename
 # fyu/drn datasets/cityscapes/info.json: Cityscapes train-set statistics of [0,1] RGB images.
 DRN_MEAN = (0.29010095242892997, 0.32808144844279574, 0.28696394422942517)

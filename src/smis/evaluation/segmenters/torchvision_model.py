@@ -10,8 +10,8 @@ import torch
 import torchvision
 
 from smis.evaluation.segmenters.base import IMAGENET_MEAN, IMAGENET_STD, Segmenter, load_exact
-from smis.hub import load_state_dict
-from smis.hub.weights import given_file
+from smis.weights import load_state_dict
+from smis.weights.store import given_file
 
 
 def segmentation_model_names() -> list[str]:

@@ -19,9 +19,9 @@ from torch import nn
 
 from smis.evaluation.segmenters.base import IMAGENET_MEAN, IMAGENET_STD, Segmenter, load_exact
 from smis.evaluation.segmenters.drn import Bottleneck
-from smis.hub import entry, load_state_dict
-from smis.hub.registry import upernet_names
-from smis.hub.weights import ensure, given_file
+from smis.weights import entry, load_state_dict
+from smis.weights.registry import upernet_names
+from smis.weights.store import ensure, given_file
 
 ENCODER_FILENAME = "encoder_epoch_50.pth"
 DECODER_FILENAME = "decoder_epoch_50.pth"
@@ -165,7 +165,7 @@ def upernet_weight_paths(encoder: str | os.PathLike | None = None, decoder: str 
                          folder: str | os.PathLike | None = None,
                          release_name: str = DEFAULT_RELEASE) -> tuple[Path, Path]:
     """The two weight files: given paths, else FOLDER/<official name>, else the torch hub cache's
-    <release>/<official name>, fetched on first use (smis.hub; one error lists both when missing)."""
+    <release>/<official name>, fetched on first use (smis.weights; one error lists both when missing)."""
     r = release(release_name)
     given = [encoder, decoder]
     for i, filename in enumerate((ENCODER_FILENAME, DECODER_FILENAME)):

@@ -2,7 +2,8 @@
 (classes, palette, label-file rule, native size), so a model file is all generation needs.
 
 Written atomically (temporary file + rename) so an interrupted save never replaces a good
-checkpoint with half a file; read with `torch.load(..., weights_only=True)`.
+checkpoint with half a file; read with `smis.weights.safe_load` (weights_only). Loading "a model"
+(a name, a file or a folder) is smis.hub.loader's job; this module reads and writes the files.
 """
 
 from __future__ import annotations
@@ -10,14 +11,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import torch
-
-from .data.spec import DatasetSpec
-from .data.specs import SPECS
-from .networks import GroupDNet, GroupDNetConfig
-from .pretrained import resolve_model
-from .utils import atomic_torch_save
-from .visualize import default_palette
+from ..data.spec import DatasetSpec
+from ..data.specs import SPECS
+from ..networks import GroupDNet, GroupDNetConfig
+from ..utils import atomic_torch_save
+from ..visualize import default_palette
+from ..weights import safe_load
 
 FORMAT = "smis.groupdnet"
 VERSION = 3     # 2: the dataset spec beside the config; 3: the config holds encoder_mean_colour
@@ -63,26 +62,12 @@ def stored_spec(payload: dict, num_classes: int) -> DatasetSpec | None:
     return None
 
 
-def load_model(path: str | os.PathLike, map_location="cpu", eval_mode: bool = True,
-               prefer_ema: bool = True) -> GroupDNet:
-    """Read a checkpoint written by `save_model` (`python -m smis.convert`, a training run's
-    model.pt) or a training checkpoint (checkpoints/*.ckpt). The network's `spec` holds its
-    dataset's classes, palette, label-file rule and native size (None if the file has none).
-    A shipped model's name (smis.pretrained.PRETRAINED, e.g. "synthetic") loads the packaged file."""
-    path = resolve_model(path)
-    if path.is_dir():
-        hint = (": it holds the authors' files (latest_net_G.pth): read them with smis.load_official(folder, "
-                "dataset) or convert them with python -m smis.convert FOLDER --dataset NAME"
-                if (path / "latest_net_G.pth").is_file() else "")
-        raise IsADirectoryError(f"{path} is a folder, not a model file (model.pt, a run's "
-                                f"checkpoints/*.ckpt or python -m smis.convert output){hint}")
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:
-        raise ValueError(f"{path}: cannot be read as a torch checkpoint: damaged or cut short (an "
-                         f"interrupted copy or download?), or not a checkpoint ({e})") from e
+def read_model_file(path: Path, map_location="cpu", prefer_ema: bool = True) -> GroupDNet:
+    """The GroupDNet in a file written by `save_model` (`smis-convert`, a run's model.pt) or a
+    training checkpoint (checkpoints/*.ckpt: its EMA generator when there is one and prefer_ema).
+    Its `spec` holds the dataset's classes, palette, label-file rule and native size (None if the
+    file has none)."""
+    payload = safe_load(path, "a torch checkpoint", map_location=map_location)
     if isinstance(payload, dict) and {"pytorch-lightning_version", "hyper_parameters"} & payload.keys():
         model = (payload.get("hyper_parameters") or {}).get("model")
         weights = payload.get("state_dict") or {}
@@ -94,7 +79,7 @@ def load_model(path: str | os.PathLike, map_location="cpu", eval_mode: bool = Tr
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path}: not an smis model checkpoint (expected a dict with "
                          f"format={FORMAT!r} or a training checkpoint); to import the authors' files "
-                         "use smis.load_official or python -m smis.convert")
+                         "use smis.load_official or smis-convert")
     if payload.get("version", 0) > VERSION:
         raise ValueError(f"{path}: checkpoint version {payload['version']} is newer than this "
                          f"smis understands ({VERSION}); upgrade smis")
@@ -103,4 +88,4 @@ def load_model(path: str | os.PathLike, map_location="cpu", eval_mode: bool = Tr
     net = GroupDNet(config, with_discriminator=has_d, init_gain=None)
     net.load_state_dict(payload["state_dict"])
     net.spec = stored_spec(payload, config.num_classes)
-    return net.eval() if eval_mode else net
+    return net

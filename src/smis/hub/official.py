@@ -13,9 +13,10 @@ from pathlib import Path
 
 import torch
 
-from .data.specs import SPECS, dataset_spec
-from .networks import GroupDNet, GroupDNetConfig, preset
-from .networks.presets import PRESETS
+from ..data.specs import SPECS, dataset_spec
+from ..networks import GroupDNet, GroupDNetConfig, preset
+from ..networks.presets import PRESETS
+from ..weights import safe_load
 
 FILES = {"generator": "latest_net_G.pth", "encoder": "latest_net_E.pth",
          "discriminator": "latest_net_D.pth"}
@@ -30,9 +31,9 @@ class OfficialCheckpointError(ValueError):
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise OfficialCheckpointError(f"{path}: cannot be read as a torch checkpoint ({e})") from e
+        sd = safe_load(path, "a torch checkpoint")
+    except ValueError as e:
+        raise OfficialCheckpointError(str(e)) from None
     if not isinstance(sd, dict) or not all(torch.is_tensor(v) for v in sd.values()):
         raise OfficialCheckpointError(f"{path}: expected a plain state_dict (tensor per key), "
                                       f"as the authors' code saves; got {type(sd).__name__}")

@@ -32,6 +32,7 @@ from urllib.error import HTTPError, URLError
 
 import torch
 
+from .files import safe_load
 from .registry import REGISTRY, WeightFile, entry
 
 MIRROR_ENV = "SMIS_WEIGHTS_MIRROR"
@@ -163,9 +164,9 @@ def _unusable_download(file: WeightFile, tmp: Path) -> str | None:
     if problem or file.sha256 is not None:
         return problem
     try:             # no checksum to compare: it must at least load as tensors (not an HTML page)
-        state = torch.load(tmp, map_location="cpu", weights_only=True)
-    except Exception as e:
-        return f"cannot be read as a torch weight file ({type(e).__name__})"
+        state = safe_load(tmp, "a torch weight file")
+    except ValueError:
+        return "cannot be read as a torch weight file"
     return None if isinstance(state, dict) else f"holds a {type(state).__name__}, not a state_dict"
 
 
@@ -286,16 +287,3 @@ def given_file(path: str | os.PathLike, option: str | None = None, file: WeightF
         instead = f"; or {file.instead}" if file and file.instead else ""
         raise MissingWeightsError(f"{what}: weight file not found at {path}{by}{source}{instead}")
     return path
-
-
-def load_state_dict(path: Path, what: str) -> dict:
-    """torch.load with weights_only=True, unwrapping a {'state_dict': ...} container."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ValueError(f"{what}: {path} cannot be read as a torch weight file ({e})") from e
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise ValueError(f"{what}: {path} holds a {type(state).__name__}, expected a state_dict")
-    return state

@@ -3,7 +3,7 @@
 Files are kept where the ecosystem keeps them: torch hub's cache ($TORCH_HOME/hub/checkpoints/, the
 folder torchvision and torch.hub download into), under the names their publishers gave them, so a
 file another library already fetched is found and not downloaded twice. `smis-weights status`
-lists them; `smis.hub.weights` fetches and checks them.
+lists them; `smis.weights.store` fetches and checks them.
 
 Checksums: the full sha256 of each file whose bytes are pinned (the torchvision and FID files; the
 8 hex digits in their names are torch.hub's short form of the same hash). The segmenters' authors
