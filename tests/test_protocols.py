@@ -155,7 +155,7 @@ def files(tmp_path_factory):
 @pytest.fixture
 def paint(monkeypatch):
     """evaluate() gets the stub generator of the dataset's class count instead of loading a checkpoint."""
-    monkeypatch.setattr("smis.evaluate.load_model", lambda path: PaintNet(int(path.split("-")[1])))
+    monkeypatch.setattr("smis.evaluation.runner.load_model", lambda path: PaintNet(int(path.split("-")[1])))
 
 
 def synthetic_config(files, run_dir, *overrides):

@@ -19,7 +19,8 @@ from smis.evaluate import EvaluationError, evaluate
 from smis.hub import load_model, save_model
 from smis.networks import GroupDNet, preset
 from smis.networks.vgg import VGG19Features
-from smis.train import ConfigError, resolve_ckpt_path
+from smis.train import ConfigError
+from smis.training.resume import resolve_ckpt_path
 from smis.utils import atomic_torch_save
 from tests.conftest import SHARED_RUN
 from tests.data_trees import folder_tree, save

@@ -26,3 +26,12 @@ def compose_config(overrides=(), output_dir: str | Path | None = None, log_dir: 
         if output_dir is not None:
             cfg.paths.output_dir = str(output_dir)
     return cfg
+
+
+def dataset_choice() -> str | None:
+    """The `dataset=` option of the config being run (what names its protocol entry), when Hydra
+    composed it."""
+    try:
+        return HydraConfig.get().runtime.choices.get("dataset")
+    except ValueError:                    # not composed by Hydra (a hand-built config)
+        return None

@@ -13,13 +13,14 @@ import os
 import sys
 from pathlib import Path
 
+from .cli import prog
 from .data.specs import dataset_spec
 from .hub import load_official, save_model
 from .hub.official import OFFICIAL_DATASETS
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m smis.convert", description=__doc__,
+    p = argparse.ArgumentParser(prog=prog("smis.convert"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folder", type=Path, help="folder with the authors' latest_net_{G,E[,D]}.pth")
     p.add_argument("--dataset", required=True, choices=OFFICIAL_DATASETS,

@@ -18,6 +18,7 @@ import argparse
 import time
 from pathlib import Path
 
+from .cli import prog
 from .config import compose_config
 from .data import SYNTHETIC, SyntheticScenes
 from .data.datamodules import VAL_OFFSET
@@ -76,7 +77,7 @@ def control_metrics(model: str | Path, size, out: Path, scenes: int = 32) -> dic
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m smis.demo", description=__doc__,
+    p = argparse.ArgumentParser(prog=prog("smis.demo"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("results/demo"))
     p.add_argument("overrides", nargs="*", help="Hydra overrides on top of experiment=demo")

@@ -28,6 +28,7 @@ import yaml
 from PIL import Image
 from rich.progress import Progress
 
+from .cli import prog
 from .synthesizer import Codes, Result, Synthesizer
 from .utils import atomic_write, atomic_write_text
 from .visualize import labelled_sheet
@@ -140,7 +141,7 @@ def write_dataset_item(synth: Synthesizer, args, path: Path, out: Path) -> list[
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m smis.generate", description=__doc__,
+    p = argparse.ArgumentParser(prog=prog("smis.generate"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
@@ -153,7 +154,8 @@ def parser() -> argparse.ArgumentParser:
                         help="output folder (encode: the codes file)")
     common.add_argument("--size", type=parse_size, default=None,
                         help="HxW (multiples of 64), 'input' (the label's own size); default: the model's")
-    common.add_argument("--device", default="auto")
+    common.add_argument("--device", default="auto",
+                        help="cpu, cuda, cuda:1, ... (default: cuda when there is one)")
 
     def command(name: str, help: str, labels: bool = True) -> argparse.ArgumentParser:
         c = sub.add_parser(name, parents=[common], help=help, description=help)
@@ -162,33 +164,35 @@ def parser() -> argparse.ArgumentParser:
         return c
 
     c = command("sample", "images from seeded codes, one per seed")
-    c.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3])
+    c.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3],
+                   help="one image per seed; a seed names a look (default: 0 1 2 3)")
     c = command("resample", "new looks for some classes only, one per seed")
     c.add_argument("--classes", nargs="+", required=True, help="class names (or ids)")
-    c.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    c.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3],
+                   help="one image per seed: the new look of the classes (default: 1 2 3)")
     c.add_argument("--codes", type=Path, help="start from this codes file (default: --base-seed's codes)")
-    c.add_argument("--base-seed", type=int, default=0)
+    c.add_argument("--base-seed", type=int, default=0, help="the seed of the starting look (default: 0)")
     c.add_argument("--region", type=Path, help="a mask image: re-draw only the latent cells under it")
     c = command("encode", "a photo and its label map -> a codes file", labels=False)
-    c.add_argument("--image", required=True, type=Path)
-    c.add_argument("--label", required=True, type=Path)
+    c.add_argument("--image", required=True, type=Path, help="the photo")
+    c.add_argument("--label", required=True, type=Path, help="its label map")
     c = command("transfer", "copy some classes' looks from a reference codes file")
     c.add_argument("--reference", required=True, type=Path, help="codes file (smis-generate encode)")
-    c.add_argument("--classes", nargs="+", required=True)
+    c.add_argument("--classes", nargs="+", required=True, help="class names (or ids) whose look to copy")
     c.add_argument("--codes", type=Path, help="start from this codes file (default: --base-seed's codes)")
-    c.add_argument("--base-seed", type=int, default=0)
+    c.add_argument("--base-seed", type=int, default=0, help="the seed of the starting look (default: 0)")
     c = command("interpolate", "morph from one look to another (PNGs, a contact sheet and a GIF)")
-    c.add_argument("--from-seed", type=int, default=0)
-    c.add_argument("--to-seed", type=int, default=1)
-    c.add_argument("--from-codes", type=Path)
-    c.add_argument("--to-codes", type=Path)
-    c.add_argument("--steps", type=int, default=8)
+    c.add_argument("--from-seed", type=int, default=0, help="the first look's seed (default: 0)")
+    c.add_argument("--to-seed", type=int, default=1, help="the last look's seed (default: 1)")
+    c.add_argument("--from-codes", type=Path, help="the first look from a codes file instead of a seed")
+    c.add_argument("--to-codes", type=Path, help="the last look from a codes file instead of a seed")
+    c.add_argument("--steps", type=int, default=8, help="images from the first look to the last (default: 8)")
     c.add_argument("--classes", nargs="+", default=None, help="only these classes morph (default: all)")
     c = command("manipulate", "generate edited label maps with the looks of a codes file")
-    c.add_argument("--codes", type=Path, required=True)
+    c.add_argument("--codes", type=Path, required=True, help="the codes file whose looks to keep")
     c = command("dataset", "N samples per label map, as an image folder (images/, labels/, classes.yaml)")
-    c.add_argument("--samples", type=int, default=4)
-    c.add_argument("--base-seed", type=int, default=0)
+    c.add_argument("--samples", type=int, default=4, help="images per label map (default: 4)")
+    c.add_argument("--base-seed", type=int, default=0, help="the first seed; each image takes the next")
     return p
 
 

@@ -17,6 +17,12 @@ from .networks.vgg import VGG19Features
 Features = Sequence[Sequence[torch.Tensor]]   # per scale, per layer
 
 
+def full_precision(x: torch.Tensor) -> torch.Tensor:
+    """x in float32, or as it is in float64: the loss terms are never computed in half precision
+    (mixed-precision training), and a float64 run (the faithfulness test) stays float64."""
+    return x if x.dtype == torch.float64 else x.float()
+
+
 def _logits(outputs: Features | Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """Accept per-scale feature lists or per-scale logits; return the logits."""
     return [o[-1] if isinstance(o, (list, tuple)) else o for o in outputs]

@@ -13,67 +13,12 @@ from collections.abc import Iterable, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-from .evaluation import METRICS
-from .evaluation.protocol import ProtocolError, resolve
+from .config import compose_config, dataset_choice
+from .evaluation.needs import metric_needs
+from .training.needs import train_needs
 from .weights import MissingWeightsError, ensure
 
 COMMANDS = ("train", "evaluate")
-LPIPS_METRICS = ("lpips", "mcsd")
-
-
-def train_needs(cfg: DictConfig) -> list[str]:
-    """The registry files `smis.train` loads with this config: VGG19 for the perceptual loss."""
-    loss = cfg.get("loss") or {}
-    return ["vgg19"] if (loss.get("vgg") or 0) > 0 and loss.get("vgg_weights") is None else []
-
-
-def segmenter_needs(spec: dict | None) -> list[str]:
-    """The registry files a segmenter spec ({_target_: builder, ...}) loads: the builder's
-    `weight_names(**arguments)` (none for builders that take only the user's own files)."""
-    if not spec or not spec.get("_target_"):
-        return []
-    from hydra.utils import get_method
-
-    builder = get_method(spec["_target_"])
-    names = getattr(builder, "weight_names", None)
-    return names(**{k: v for k, v in spec.items() if k != "_target_"}) if names else []
-
-
-def metric_needs(cfg: DictConfig, dataset: str | None) -> dict[str, list[str]]:
-    """{metric: registry files} for every metric `smis.evaluate` may run with this config (all of
-    them when metrics=auto), on data named `dataset` (the protocol's segmenter depends on it)."""
-    wanted = requested_metrics(cfg)
-    needs: dict[str, list[str]] = {}
-    if "fid" in wanted:
-        needs["fid"] = ["inception"] if cfg.fid.get("weights") is None else []
-    for metric in LPIPS_METRICS:
-        if metric in wanted:
-            backbone = [] if cfg.diversity.get("lpips_backbone") is not None else ["alexnet"]
-            needs[metric] = backbone + ["lpips-alex-heads"]
-    if "miou" in wanted and dataset is not None:
-        try:
-            segmenter = resolve(cfg, dataset).segmenter
-        except ProtocolError:            # reported by smis.evaluate itself, with the option to fix
-            segmenter = None
-        needs["miou"] = segmenter_needs(segmenter)
-    return needs
-
-
-def requested_metrics(cfg: DictConfig) -> list[str]:
-    """cfg.metrics as a list; `auto` stands for every metric (smis.evaluate drops those it cannot run)."""
-    metrics = cfg.get("metrics")
-    return list(METRICS) if metrics == "auto" else list(metrics or [])
-
-
-def dataset_choice() -> str | None:
-    """The `dataset=` option of the config being run (what names its protocol entry), when Hydra
-    composed it."""
-    from hydra.core.hydra_config import HydraConfig
-
-    try:
-        return HydraConfig.get().runtime.choices.get("dataset")
-    except ValueError:                    # not composed by Hydra (a hand-built config)
-        return None
 
 
 def needs(command: str, cfg: DictConfig, dataset: str | None = None, *, optional: bool = True) -> list[str]:
@@ -89,8 +34,6 @@ def needs(command: str, cfg: DictConfig, dataset: str | None = None, *, optional
 def compose_variants(command: str, overrides: Sequence[str], multirun: bool = False) -> list[DictConfig]:
     """The configs the command line gives: one, or for a multirun every choice of each swept option
     (the others at their first choice; interval sweeps keep the config's value)."""
-    from .config import compose_config
-
     if not multirun:
         return [compose_config(overrides, config_name=command)]
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -146,11 +89,4 @@ def preflight(command: str, argv: Sequence[str] | None = None) -> None:
         raise SystemExit(2) from None
 
 
-def check_weights(command: str, cfg: DictConfig, dataset: str | None = None) -> None:
-    """For `train(cfg)` / `evaluate(cfg)` called from Python: the same fetch as `preflight`, so a
-    missing file is reported before any work."""
-    ensure(needs(command, cfg, dataset, optional=False), mirror=cfg.get("weights_mirror"))
-
-
-__all__ = ["COMMANDS", "check_weights", "compose_variants", "metric_needs", "needs", "preflight",
-           "segmenter_needs", "train_needs"]
+__all__ = ["COMMANDS", "compose_variants", "needs", "preflight"]

@@ -7,11 +7,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..cli import prog
 from . import copy_to
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m smis.examples", description=__doc__)
+    p = argparse.ArgumentParser(prog=prog("smis.examples"), description=__doc__)
     p.add_argument("dest", type=Path, help="folder to write into (made if needed)")
     p.add_argument("--scenes", type=int, default=None, metavar="N",
                    help="write N synthetic training scenes (an image folder) instead of the examples")

@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..cli import prog
+
 
 class ModelError(Exception):
     pass
@@ -34,7 +36,7 @@ def load_synthesizer(model: str | None, device: str = "auto", dataset: str | Non
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m smis.studio", description=__doc__,
+    p = argparse.ArgumentParser(prog=prog("smis.studio"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None,
                    help="a model file, the authors' folder (with --dataset), or a shipped model's name "

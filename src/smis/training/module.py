@@ -19,6 +19,7 @@ from ..data.spec import DatasetSpec
 from ..losses import (
     VGGLoss,
     feature_matching_loss,
+    full_precision,
     generator_adv_loss,
     hinge_d_loss,
     isolation_loss,
@@ -209,26 +210,26 @@ class GroupDNetModule(pl.LightningModule):
     # --- training ----------------------------------------------------------------------------
     def generator_losses(self, image, label, instance, noise) -> tuple[dict, torch.Tensor, tuple]:
         """G + E losses (weighted). -> terms, the fake, the encoder's (mu, logvar)."""
-        w = self.hparams.loss
+        w, fp = self.hparams.loss, full_precision          # fp: the terms never in half precision
         fake, mu, logvar, z = self.generate(image, label, instance, noise)
         fake_feats, real_feats = self.discriminate_for_generator(label, instance, fake, image)
         terms = {"gan": w["gan"] * generator_adv_loss(fake_feats),
                  "feat": w["feat"] * feature_matching_loss(fake_feats, real_feats),
-                 "kld": w["kld"] * kl_divergence(mu.float(), logvar.float(), w.get("kld_reduction", "sum"))}
+                 "kld": w["kld"] * kl_divergence(fp(mu), fp(logvar), w.get("kld_reduction", "sum"))}
         if self.vgg is not None:
-            terms["vgg"] = w["vgg"] * self.vgg(fake.float(), image.float())
+            terms["vgg"] = w["vgg"] * self.vgg(fp(fake), fp(image))
         # additions to the authors' losses (weight 0 in their presets), for training without VGG
         if w.get("l1", 0) > 0:
-            terms["l1"] = w["l1"] * F.l1_loss(fake.float(), image.float())
+            terms["l1"] = w["l1"] * F.l1_loss(fp(fake), fp(image))
         if w.get("isolation", 0) > 0:
             redrawn = self.redraw_one_class(label, instance, z, noise)
             if redrawn is not None:
                 terms["isolation"] = w["isolation"] * isolation_loss(
-                    redrawn[0].float(), fake.float(), label, redrawn[1], w.get("isolation_band", 4))
+                    fp(redrawn[0]), fp(fake), label, redrawn[1], w.get("isolation_band", 4))
         if w.get("flipped_codes", 0) > 0:
             decoded = self.decode_from_flipped(image, label, instance, noise)
             if decoded is not None:
-                terms["flipped_codes"] = w["flipped_codes"] * F.l1_loss(decoded.float(), image.float())
+                terms["flipped_codes"] = w["flipped_codes"] * F.l1_loss(fp(decoded), fp(image))
         return terms, fake, (mu, logvar)
 
     def discriminator_losses(self, image, label, instance, fake) -> tuple[dict, list, list]:
