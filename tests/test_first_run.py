@@ -240,3 +240,20 @@ def test_auto_workers_follow_the_cores(monkeypatch):
         assert datamodules.auto_workers() == workers
     with pytest.raises(ValueError, match="dataset.num_workers='many': expected auto or an integer"):
         datamodules.SyntheticDataModule(num_workers="many")
+
+
+def test_a_short_run_exports_an_average_of_its_trained_weights(tmp_path):
+    """With the EMA's warm-up (the default) the exported generator follows training; with a constant
+    0.999 decay, 4 steps leave it nearly at the initial weights."""
+    from smis.hub import load_model
+    from tests.hydra_configs import SYNTHETIC
+
+    distance = {}
+    for warmup in (True, False):
+        result = run(tmp_path, *SYNTHETIC, "ema_decay=0.999", f"ema_warmup={warmup}", "trainer.max_steps=8",
+                     "trainer.limit_val_batches=1", name=f"warmup_{warmup}")
+        ckpt = result["run_dir"] / "checkpoints" / "last.ckpt"
+        trained, averaged = load_model(ckpt, prefer_ema=False), load_model(result["model_path"])
+        distance[warmup] = sum(float((a - b).abs().sum()) for a, b in
+                               zip(averaged.generator.parameters(), trained.generator.parameters()))
+    assert distance[True] < 0.5 * distance[False], distance

@@ -47,6 +47,7 @@ NUMERIC_OPTIONS = {
     "trainer.max_epochs": ("an integer (-1: no limit) or null",
                            lambda v: v is None or _is_int(v) and v >= -1),
     "ema_decay": ("a number in (0, 1) or null", lambda v: v is None or _is_number(v) and 0 < v < 1),
+    "ema_warmup": ("true or false", lambda v: isinstance(v, bool)),
 }
 
 

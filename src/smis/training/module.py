@@ -84,6 +84,9 @@ class NonFiniteLossError(RuntimeError):
 class GroupDNetModule(pl.LightningModule):
     """model: GroupDNetConfig as a dict; optim, loss: the `optim` and `loss` config groups;
     ema_decay: keep an exponential moving average of the generator for evaluation (None: off);
+    ema_warmup: the average's decay at its n-th update is min(ema_decay, (1 + n) / (10 + n)), so a
+      short run's average is not mostly its initial weights (0.999 keeps 56% of them after 580
+      updates); False: ema_decay from the first update (how the shipped model was trained);
     samples: how many images the validation figures show (rows, random, resample);
     dataset: the DatasetSpec of the training data as a dict (stored in checkpoints and model files,
       used for the figures' palette and class names);
@@ -96,7 +99,7 @@ class GroupDNetModule(pl.LightningModule):
 
     def __init__(self, model: dict, optim: dict, loss: dict, seed: int = 0,
                  ema_decay: float | None = None, samples: dict | None = None, dataset: dict | None = None,
-                 channels_last: bool = False, encoder_init: dict | None = None):
+                 channels_last: bool = False, encoder_init: dict | None = None, ema_warmup: bool = False):
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
@@ -296,8 +299,12 @@ class GroupDNetModule(pl.LightningModule):
     def update_ema(self) -> None:
         if self.generator_ema is None:
             return
+        decay = self.hparams.ema_decay
+        if self.hparams.get("ema_warmup", False):
+            updates = self.global_step // 2          # G steps before this one (two optimiser steps a batch)
+            decay = min(decay, (1 + updates) / (10 + updates))
         for e, p in zip(self.generator_ema.parameters(), self.net.generator.parameters()):
-            e.lerp_(p, 1.0 - self.hparams.ema_decay)
+            e.lerp_(p, 1.0 - decay)
         for e, b in zip(self.generator_ema.buffers(), self.net.generator.buffers()):
             e.copy_(b)
 

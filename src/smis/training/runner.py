@@ -48,7 +48,8 @@ def train(cfg: DictConfig) -> dict:
     net_config = model_config(cfg, datamodule.num_classes)
     module = GroupDNetModule(net_config.to_dict(), optim=OmegaConf.to_container(cfg.optim, resolve=True),
                              loss=OmegaConf.to_container(cfg.loss, resolve=True), seed=cfg.seed,
-                             ema_decay=cfg.ema_decay, samples=OmegaConf.to_container(cfg.samples),
+                             ema_decay=cfg.ema_decay, ema_warmup=cfg.get("ema_warmup", False),
+                             samples=OmegaConf.to_container(cfg.samples),
                              dataset=spec.to_dict(), channels_last=cfg.get("channels_last", False),
                              encoder_init=OmegaConf.to_container(cfg.get("encoder_init") or {}))
     if cfg.init_from:
