@@ -5,10 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-REFERENCE = Path(os.environ.get("SMIS_REFERENCE_DIR",
-                                REPO.parent / "shared" / "reference" / "official"))
-DATASETS = ("deepfashion", "cityscapes", "ade20k")
+from tests.helpers.hydra_configs import SHARED_RUN
+from tests.helpers.reference import REFERENCE
 
 
 def pytest_collection_modifyitems(config, items):
@@ -34,20 +32,11 @@ def reference_dir() -> Path:
     return REFERENCE
 
 
-def load_io(reference_dir: Path, dataset: str) -> dict:
-    return torch.load(reference_dir / dataset / "io.pt", weights_only=True)
-
-
-# Trained runs shared by every test that only reads their results (one fit instead of one per test).
-# Options: tests/hydra_configs.py.
-SHARED_RUN = ["optim.constant_epochs=1", "optim.decay_epochs=2", "seed=3", "logger=[csv,tensorboard]"]
-
-
 @pytest.fixture(scope="session")
 def trained_synthetic(tmp_path_factory) -> dict:
     """3 epochs on synthetic scenes (2 steps each; the learning rate decays in the third), with CSV
     and TensorBoard logs: {"run_dir", "metrics", "model_path"}. Read it, never write to it."""
-    from tests.hydra_configs import SYNTHETIC, run
+    from tests.helpers.hydra_configs import SYNTHETIC, run
 
     return run(tmp_path_factory.mktemp("trained_synthetic"), *SYNTHETIC, *SHARED_RUN)
 
@@ -55,7 +44,7 @@ def trained_synthetic(tmp_path_factory) -> dict:
 @pytest.fixture(scope="session")
 def short_synthetic(tmp_path_factory) -> dict:
     """2 optimiser steps on synthetic scenes; its model.pt is a starting point for init_from."""
-    from tests.hydra_configs import SYNTHETIC, run
+    from tests.helpers.hydra_configs import SYNTHETIC, run
 
     return run(tmp_path_factory.mktemp("short_synthetic"), *SYNTHETIC, "trainer.max_steps=2",
                "trainer.limit_val_batches=1")

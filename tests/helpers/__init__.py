@@ -1,0 +1,1 @@
+"""Builders the tests share (data trees, configs, weight files, small networks); no tests here."""

@@ -1,0 +1,15 @@
+"""The authors' reference tensors (../shared/reference/official: see its README)."""
+
+import os
+from pathlib import Path
+
+import torch
+
+from tests.helpers.paths import REPO
+
+REFERENCE = Path(os.environ.get("SMIS_REFERENCE_DIR", REPO.parent / "shared" / "reference" / "official"))
+DATASETS = ("deepfashion", "cityscapes", "ade20k")
+
+
+def load_io(reference_dir: Path, dataset: str) -> dict:
+    return torch.load(reference_dir / dataset / "io.pt", weights_only=True)
