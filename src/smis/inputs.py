@@ -14,26 +14,14 @@ Sizes: resized (nearest for maps, bicubic for photos) to the size asked for, or 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from .data.io import open_image, upright
 from .data.spec import DatasetSpec
-
-
-def open_image(path: str | os.PathLike, what: str) -> Image.Image:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} not found: {path}")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return im
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise ValueError(f"{path}: cannot be read as an image ({e})") from e
 
 
 def _colour_ids(rgb: np.ndarray, spec: DatasetSpec, where: str) -> np.ndarray:
@@ -75,7 +63,7 @@ def _as_ids(label, spec: DatasetSpec | None, what: str) -> tuple[torch.Tensor, s
     if isinstance(label, (str, os.PathLike)):
         return _pil_ids(open_image(label, what), spec, str(label)), str(label)
     if isinstance(label, Image.Image):
-        return _pil_ids(label, spec, what), what
+        return _pil_ids(upright(label), spec, what), what
     if isinstance(label, np.ndarray):
         if label.ndim == 3 and label.shape[2] == 3 and label.dtype == np.uint8:
             if spec is None:
@@ -131,7 +119,7 @@ def read_image(image, size: tuple[int, int], what: str = "image") -> torch.Tenso
         image = Image.fromarray(image)
     if isinstance(image, Image.Image):
         H, W = size
-        image = image.convert("RGB")
+        image = upright(image).convert("RGB")
         if image.size != (W, H):
             image = image.resize((W, H), Image.BICUBIC)
         x = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).float() / 127.5 - 1
@@ -156,7 +144,7 @@ def read_mask(mask, size: tuple[int, int], what: str = "region") -> torch.Tensor
     if isinstance(mask, (str, os.PathLike)):
         mask = open_image(mask, what)
     if isinstance(mask, Image.Image):
-        mask = np.asarray(mask.convert("L"))
+        mask = np.asarray(upright(mask).convert("L"))
     if isinstance(mask, np.ndarray):
         mask = torch.from_numpy(np.ascontiguousarray(mask))
     if not torch.is_tensor(mask):

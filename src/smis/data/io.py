@@ -2,36 +2,62 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 
 class DatasetError(ValueError):
     """Bad or missing data: the message names the path and what was expected."""
 
 
-def _open(path: Path) -> Image.Image:
+class MissingFileError(DatasetError, FileNotFoundError):
+    """A file that is not there (both a DatasetError and a FileNotFoundError)."""
+
+
+ORIENTATION = 0x0112                        # the EXIF tag: how the camera held the picture
+
+
+def upright(im: Image.Image) -> Image.Image:
+    """The image as it is meant to be seen: a photo whose EXIF orientation says it was taken
+    rotated (or mirrored) is turned upright, as every viewer shows it."""
+    if im.getexif().get(ORIENTATION, 1) in (1, None):
+        return im
+    return ImageOps.exif_transpose(im)
+
+
+def open_image(path: str | os.PathLike, what: str = "image") -> Image.Image:
+    """The one way smis opens an image file: decoded, turned upright (EXIF orientation), with
+    errors that name the file (MissingFileError, DatasetError)."""
+    path = Path(path)
     try:
         with Image.open(path) as im:
             im.load()
-            return im
+            return upright(im)
     except FileNotFoundError:
-        raise DatasetError(f"{path}: file not found") from None
+        raise MissingFileError(f"{what} not found: {path}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise DatasetError(f"{path}: cannot be read as an image ({e})") from e
 
 
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) of an image file as open_image gives it, read from its header."""
+    with Image.open(path) as im:
+        turned = im.getexif().get(ORIENTATION, 1) in (5, 6, 7, 8)      # a quarter turn swaps the sides
+        return (im.height, im.width) if turned else im.size
+
+
 def read_image(path: Path) -> Image.Image:
     """An RGB photo."""
-    return _open(path).convert("RGB")
+    return open_image(path, "image").convert("RGB")
 
 
 def read_ids(path: Path, what: str = "label map") -> Image.Image:
     """A single-channel map of integer ids (8-bit, 16-bit, 32-bit or palette PNG), as mode 'I'
     or 'L' so resizing keeps exact values."""
-    im = _open(path)
+    im = open_image(path, what)
     if im.mode == "P":                     # palette PNG: the indices are the ids
         return Image.fromarray(np.asarray(im), mode="L")
     if im.mode in ("L", "I"):

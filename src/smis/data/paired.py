@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from .io import DatasetError, read_ids, read_image
+from .io import DatasetError, image_size, read_ids, read_image
 from .sampling import split_key
 from .spec import DatasetSpec
 from .transforms import PairTransform
@@ -65,8 +65,7 @@ class PairedDataset(Dataset):
         it keeps it): said once when the data is set up, so an upscale is never silent."""
         first = self.samples[0].image
         try:
-            with Image.open(first) as im:
-                width, height = im.size
+            width, height = image_size(first)
         except OSError:
             return None                                  # an unreadable file is reported where it is read
         t = self.transform

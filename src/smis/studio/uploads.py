@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
+from ..data.io import upright
+
 
 class StudioError(Exception):
     """A request the studio refuses: `status` is the HTTP status, `field` the control it came from
@@ -45,7 +47,7 @@ def open_upload(data: bytes, limits: Limits, field_name: str) -> Image.Image:
             raise StudioError(f"the image is {w}x{h} = {w * h} pixels; the limit is {limits.max_pixels}",
                               413, field_name)
         picture.load()
-        return picture
+        return upright(picture)                  # a phone photo taken sideways reads upright
     except StudioError:
         raise
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, SyntaxError) as e:
