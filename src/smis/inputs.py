@@ -3,7 +3,9 @@ as files, PIL images, NumPy arrays or tensors, with errors that say what was exp
 
 Label maps:
   - grey PNGs (8 or 16 bit) and palette-mode PNGs hold label-file values: the dataset spec's rule
-    makes them class ids (ADE20K: v -> v-1, 0 and 255 -> unknown);
+    makes them class ids (ADE20K: v -> v-1, 0 and 255 -> unknown); a palette PNG whose colours are
+    the dataset's, at indices that are not its ids (a colourised map), is read by colour, with a
+    warning; JPEG label maps are refused (lossy: their values are not the ids);
   - colour images are mapped through the dataset's palette (a colour shared by several classes
     gives the first of them); a colour outside the palette is an error that lists it;
   - integer arrays and tensors, (H,W), (1,H,W) or (1,1,H,W), are class ids already; (H,W,3) uint8
@@ -14,6 +16,7 @@ Sizes: resized (nearest for maps, bicubic for photos) to the size asked for, or 
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -41,8 +44,43 @@ def _colour_ids(rgb: np.ndarray, spec: DatasetSpec, where: str) -> np.ndarray:
     return np.array([lookup[int(v)] for v in values])[inverse].reshape(keys.shape)
 
 
+LOSSY_FORMATS = ("JPEG", "MPO")        # compression moves class ids at every border
+
+
+def _palette_by_colour(im: Image.Image, spec: DatasetSpec, where: str) -> np.ndarray | None:
+    """A palette PNG whose used colours are all the spec's: the class ids by colour when they differ
+    from its indices (a colourised map saved with a palette of its own order), with a warning that
+    says so; None when the indices are the ids (or the colours are not the spec's)."""
+    indices = np.asarray(im)
+    palette = np.asarray(im.getpalette() or [], dtype=np.uint8).reshape(-1, 3)
+    used = np.unique(indices)
+    if used.max() >= len(palette):
+        return None
+    known = {tuple(rgb) for rgb in spec.palette}
+    if not all(tuple(palette[i]) in known for i in used):
+        return None
+    by_colour = _colour_ids(palette[indices], spec, where)
+    try:
+        by_index = spec.to_class_ids(torch.from_numpy(indices.astype(np.int64)), where).numpy()
+    except ValueError:
+        by_index = None
+    if by_index is not None and np.array_equal(by_index, by_colour):
+        return None
+    warnings.warn(f"{where}: a palette PNG whose colours are the {spec.name} palette's but whose indices "
+                  "are not its class ids: read by colour", stacklevel=4)
+    return by_colour
+
+
 def _pil_ids(im: Image.Image, spec: DatasetSpec | None, where: str) -> torch.Tensor:
-    """A PIL label map -> (H, W) int64 class ids (file values through the spec's rule)."""
+    """A PIL label map -> (H, W) int64 class ids (file values through the spec's rule; colours
+    through its palette). Lossy files (JPEG) are refused: their values are not the ids."""
+    if im.format in LOSSY_FORMATS:
+        raise ValueError(f"{where}: a {im.format} label map: lossy compression changes the class ids along "
+                         "every border (and adds values); save label maps as PNG")
+    if im.mode == "P" and spec is not None:
+        by_colour = _palette_by_colour(im, spec, where)
+        if by_colour is not None:
+            return torch.from_numpy(by_colour)
     if im.mode in ("RGB", "RGBA"):
         if spec is None:
             raise ValueError(f"{where}: a colour image cannot be an id map; save the ids as a grey PNG")

@@ -21,6 +21,23 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+MAX_SEED = 2**32 - 1        # seeds name looks: integers 0 ... MAX_SEED
+
+
+def check_seeds(seeds, what: str = "seeds") -> list[int]:
+    """A list of seeds, each an integer in [0, MAX_SEED] (a float, a bool, a negative or larger
+    number is an error, not silently another seed)."""
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence | range | np.ndarray):
+        raise ValueError(f"{what}={seeds!r}: expected a list of integers in [0, {MAX_SEED}]")
+    out = []
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, int | np.integer) or not 0 <= int(s) <= MAX_SEED:
+            raise ValueError(f"{what}: {s!r} is not a seed; expected integers in [0, {MAX_SEED}]")
+        out.append(int(s))
+    if not out:
+        raise ValueError(f"{what}: no seed given; expected at least one integer in [0, {MAX_SEED}]")
+    return out
+
 
 @dataclass(frozen=True)
 class LatentLayout:
@@ -48,7 +65,8 @@ class LatentLayout:
     def class_code(self, seed: int, c: int, h: int, w: int) -> torch.Tensor:
         """(k, h, w) N(0, I) code of class c for `seed`: a function of (seed, c, h, w) alone,
         drawn on the CPU so every device gets the same numbers."""
-        state = np.random.SeedSequence([int(seed) & 0xFFFF_FFFF, c]).generate_state(1, np.uint64)[0]
+        (seed,) = check_seeds([seed], "seed")
+        state = np.random.SeedSequence([seed, c]).generate_state(1, np.uint64)[0]
         g = torch.Generator().manual_seed(int(state) & 0x7FFF_FFFF_FFFF_FFFF)
         return torch.randn(self.per_class, h, w, generator=g)
 

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from .data.spec import DatasetSpec
 from .hub import load_model
 from .inputs import read_image, read_label, read_mask
-from .latents import LatentLayout
+from .latents import LatentLayout, check_seeds
 from .networks import GroupDNet, check_image_size
 from .utils import atomic_torch_save, atomic_write, pick_device
 from .visualize import default_palette, save_grid, to_pil
@@ -225,6 +225,7 @@ class Synthesizer:
                output: str = "pil") -> Result:
         """One image per seed, every class's code drawn from the seed: class c's code depends only
         on (seed, c, size), so a seed names a look whatever else is in the batch."""
+        seeds = check_seeds(seeds)
         label = self.label(label, size)
         instance = self._instance(label, instance)
         h, w = label.shape[2] // 64, label.shape[3] // 64
@@ -258,6 +259,7 @@ class Synthesizer:
         array or tensor; non-zero = inside) at the label's size: only the latent cells under it
         that hold the class change (local re-draw: one car of several, one side of the sky).
         """
+        seeds = check_seeds(seeds)
         if codes is None:
             if label is None:
                 raise ValueError("resample needs codes= or label=")

@@ -25,7 +25,9 @@ def upright(im: Image.Image) -> Image.Image:
     rotated (or mirrored) is turned upright, as every viewer shows it."""
     if im.getexif().get(ORIENTATION, 1) in (1, None):
         return im
-    return ImageOps.exif_transpose(im)
+    turned = ImageOps.exif_transpose(im)
+    turned.format = im.format                 # what the file was (a JPEG label map is refused)
+    return turned
 
 
 def open_image(path: str | os.PathLike, what: str = "image") -> Image.Image:

@@ -1,0 +1,72 @@
+"""Label maps and seeds that used to give a wrong result without a word: lossy label maps, palette
+PNGs painted in the model's colours, and seeds that are not integers in range."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from smis import Synthesizer
+from smis.data import SYNTHETIC
+from smis.inputs import read_label
+from smis.latents import MAX_SEED, LatentLayout
+from smis.networks import GroupDNet, preset
+
+SKY, GRASS, CAR, TREE = (SYNTHETIC.class_index(n) for n in ("sky", "grass", "car", "tree"))
+
+
+def scene_ids() -> np.ndarray:
+    ids = np.full((128, 128), GRASS, np.uint8)
+    ids[:48] = SKY
+    ids[90:110, 30:70] = CAR
+    return ids
+
+
+def test_a_jpeg_label_map_is_refused(tmp_path):
+    Image.fromarray(scene_ids(), "L").save(tmp_path / "label.jpg", quality=95)
+    refused = "a JPEG label map: lossy compression changes the class ids"
+    with pytest.raises(ValueError, match="label.jpg: " + refused):
+        read_label(tmp_path / "label.jpg", SYNTHETIC, "input")
+    with pytest.raises(ValueError, match=refused):                   # opened by the caller
+        read_label(Image.open(tmp_path / "label.jpg"), SYNTHETIC, "input")
+
+
+def test_a_palette_png_in_the_models_colours_is_read_by_colour(tmp_path):
+    ids = scene_ids()
+    # a paint program's palette: the model's colours, in an order of its own (index 0 = car's colour, ...)
+    order = [CAR, SKY, GRASS]
+    indices = np.zeros_like(ids)
+    for i, c in enumerate(order):
+        indices[ids == c] = i
+    picture = Image.fromarray(indices, "P")
+    picture.putpalette([v for c in order for v in SYNTHETIC.palette[c]])
+    picture.save(tmp_path / "painted.png")
+    warned = "painted.png: a palette PNG whose colours are the synthetic palette's"
+    with pytest.warns(UserWarning, match=warned):
+        label = read_label(tmp_path / "painted.png", SYNTHETIC, "input")
+    assert torch.equal(label[0, 0], torch.from_numpy(ids.astype(np.int64)))
+    # a palette PNG whose indices are the class ids (the datasets' files) reads by index, silently
+    as_ids = Image.fromarray(ids, "P")
+    as_ids.putpalette([v for rgb in SYNTHETIC.palette for v in rgb])
+    as_ids.save(tmp_path / "ids.png")
+    by_index = read_label(tmp_path / "ids.png", SYNTHETIC, "input")[0, 0]
+    assert torch.equal(by_index, torch.from_numpy(ids.astype(np.int64)))
+
+
+@pytest.mark.parametrize("seeds", [[-5], [2**32], [2**64], [1.5], [True], ["abc"], 5, "7", []])
+def test_seeds_are_integers_in_range_or_an_error(seeds):
+    net = GroupDNet(preset("small", num_classes=8, ngf=4, encoder_width=16), with_discriminator=False)
+    net.spec = SYNTHETIC
+    synth = Synthesizer(net, device="cpu")
+    with pytest.raises(ValueError, match=r"seed"):
+        synth.sample(scene_ids(), seeds)
+    with pytest.raises(ValueError, match=r"seed"):
+        synth.resample(["sky"], seeds, label=scene_ids())
+
+
+def test_seeds_at_the_ends_of_the_range_are_distinct_looks():
+    layout = LatentLayout(8, 8)
+    codes = [layout.sample(s, 1, 2) for s in (0, MAX_SEED, np.int64(7), 7)]
+    assert not torch.equal(codes[0], codes[1]) and torch.equal(codes[2], codes[3])
