@@ -167,6 +167,8 @@ def read_image(image, size: tuple[int, int], what: str = "image") -> torch.Tenso
         x = x[None] if x.dim() == 3 else x
         if x.dim() != 4 or x.shape[:2] != (1, 3):
             raise ValueError(f"{what}: expected a (3, H, W) or (1, 3, H, W) tensor; got {tuple(image.shape)}")
+        if not torch.isfinite(x).all():
+            raise ValueError(f"{what}: the tensor holds {int((~torch.isfinite(x)).sum())} NaN or inf values")
         if x.min() < -1.001 or x.max() > 1.001:
             raise ValueError(f"{what}: tensor values must lie in [-1, 1]; found [{float(x.min()):.3g}, "
                              f"{float(x.max()):.3g}]")

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 MAX_SEED = 2**32 - 1        # seeds name looks: integers 0 ... MAX_SEED
+MAX_STEPS = 256             # images in one interpolation (each is a decode)
 
 
 def check_seeds(seeds, what: str = "seeds") -> list[int]:
@@ -125,8 +126,8 @@ class LatentLayout:
         only `classes` (the others stay at a)."""
         self._check(a, "a")
         self._check(b, "b")
-        if steps < 2:
-            raise ValueError(f"steps must be at least 2 (both ends); got {steps}")
+        if isinstance(steps, bool) or not isinstance(steps, int) or not 2 <= steps <= MAX_STEPS:
+            raise ValueError(f"steps={steps!r}: expected an integer from 2 (both ends) to {MAX_STEPS}")
         t = torch.linspace(0, 1, steps, device=a.device, dtype=a.dtype).view(steps, 1, 1, 1)
         mixed = torch.lerp(a[:1], b[:1].to(a), t)
         if classes is None:

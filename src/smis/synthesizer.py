@@ -68,6 +68,9 @@ class Codes:
         if not isinstance(d, dict) or d.get("format") != CODES_FORMAT:
             raise ValueError(f"{path}: not an smis codes file (written by Codes.save or "
                              "`python -m smis.generate encode`)")
+        if not torch.is_tensor(d.get("z")) or not torch.isfinite(d["z"]).all():
+            raise ValueError(f"{path}: its codes (z) are missing or hold NaN or inf values; encode or "
+                             "sample them again")
         return cls(d["z"], d["label"], tuple(d["sources"]), tuple(d["class_names"]), d.get("instance"))
 
 
@@ -143,6 +146,9 @@ class Synthesizer:
         """Class names or ids -> ids, with an error listing the valid names."""
         if isinstance(classes, (str, int)):
             classes = [classes]
+        if classes is None or not len(classes):
+            names = ", ".join(self.spec.names[:6])
+            raise ValueError(f"no classes given; expected class names (or ids): {names}, ...")
         ids = []
         for c in classes:
             if isinstance(c, int) and not isinstance(c, bool):
@@ -182,6 +188,10 @@ class Synthesizer:
     # --- operations -----------------------------------------------------------------------------
     def check_codes(self, codes: Codes, what: str = "codes") -> None:
         """Codes made by a model with other classes cannot be decoded here."""
+        if not torch.isfinite(codes.z).all():
+            bad = int((~torch.isfinite(codes.z)).sum())
+            raise ValueError(f"{what} hold {bad} non-finite values (NaN or inf): they would decode to a "
+                             "black image; encode or sample them again")
         if tuple(codes.class_names) != self.spec.names or codes.z.shape[1] != self.layout.channels:
             theirs, ours = ", ".join(codes.class_names[:4]), ", ".join(self.spec.names[:4])
             raise ValueError(f"{what} were made for {len(codes.class_names)} classes ({theirs}, ...) with "

@@ -443,3 +443,9 @@ def test_classes_file_round_trip_still_loads(tmp_path):
     (root / "classes.yaml").write_text(yaml.safe_dump(meta))
     spec = ImageFolderDataset(root).spec
     assert spec.names == ("a", "b", "c", "d") and spec.palette[1] == (1, 2, 3) and spec.name == "mine"
+
+
+def test_an_empty_validation_split_is_an_error_not_an_empty_report(eval_files, tmp_path):
+    with pytest.raises(EvaluationError, match="the validation split is empty.*dataset.num_val=1"):
+        evaluate(eval_config(eval_files, tmp_path / "run", "metrics=[separation]", "dataset.num_val=0"))
+    assert not (tmp_path / "run" / "metrics.json").exists()

@@ -1,5 +1,6 @@
-"""Label maps and seeds that used to give a wrong result without a word: lossy label maps, palette
-PNGs painted in the model's colours, and seeds that are not integers in range."""
+"""Inputs that used to give a wrong result without a word: lossy label maps, palette PNGs painted in
+the model's colours, seeds that are not integers in range, NaN in codes, photos and model files,
+empty class lists, unbounded interpolations."""
 
 from __future__ import annotations
 
@@ -70,3 +71,43 @@ def test_seeds_at_the_ends_of_the_range_are_distinct_looks():
     layout = LatentLayout(8, 8)
     codes = [layout.sample(s, 1, 2) for s in (0, MAX_SEED, np.int64(7), 7)]
     assert not torch.equal(codes[0], codes[1]) and torch.equal(codes[2], codes[3])
+
+
+@pytest.fixture(scope="module")
+def synth():
+    net = GroupDNet(preset("small", num_classes=8, ngf=4, encoder_width=16), with_discriminator=False)
+    net.spec = SYNTHETIC
+    return Synthesizer(net, device="cpu")
+
+
+def test_nan_codes_photos_and_empty_class_lists_are_refused(synth, tmp_path):
+    codes = synth.sample(scene_ids(), [0]).codes[0]
+    broken = codes.z.clone()
+    broken[0, 0, 0, 0] = float("nan")
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="codes hold 1 non-finite values"):
+        synth.decode([replace(codes, z=broken)])
+    path = replace(codes, z=broken).save(tmp_path / "nan.codes")
+    with pytest.raises(ValueError, match="nan.codes: its codes .z. are missing or hold NaN"):
+        type(codes).load(path)
+    photo = torch.zeros(1, 3, 128, 128)
+    photo[0, 0, 5, 5] = float("nan")
+    with pytest.raises(ValueError, match="1 NaN or inf values"):
+        synth.encode(photo, scene_ids())
+    with pytest.raises(ValueError, match="no classes given"):
+        synth.resample([], [1], codes=codes)
+    for steps in (1, 10_000, 2.5):
+        with pytest.raises(ValueError, match=f"steps={steps!r}: expected an integer from 2"):
+            synth.interpolate(codes, codes, steps=steps)
+
+
+def test_a_model_file_with_nan_weights_is_refused(tmp_path):
+    from smis.hub import load_model, save_model
+
+    net = GroupDNet(preset("small", num_classes=8, ngf=4, encoder_width=16), with_discriminator=False)
+    with torch.no_grad():
+        next(net.generator.parameters())[0] = float("inf")
+    path = save_model(net, tmp_path / "diverged.pt")
+    with pytest.raises(ValueError, match=r"diverged.pt: 1 weight tensors hold NaN or inf values \(generator"):
+        load_model(path)

@@ -104,6 +104,9 @@ def evaluate(cfg: DictConfig) -> dict:
     loader = datamodule.val_dataloader()
     wanted = cfg.max_images if cfg.max_images is not None else cfg.protocol.images
     total = len(loader.dataset) if wanted is None else min(wanted, len(loader.dataset))
+    if total == 0:
+        raise EvaluationError(f"the validation split is empty: nothing to evaluate; "
+                              f"{datamodule.val_size_hint(1)}")
     if "fid" in cfg.metrics and total < 2:
         reason = too_few_for_fid(cfg, datamodule, total, len(loader.dataset))
         if requested != "auto":

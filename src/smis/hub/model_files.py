@@ -86,6 +86,12 @@ def read_model_file(path: Path, map_location="cpu", prefer_ema: bool = True) -> 
     config = GroupDNetConfig.from_dict(payload["config"])
     has_d = any(k.startswith("discriminator.") for k in payload["state_dict"])
     net = GroupDNet(config, with_discriminator=has_d, init_gain=None)
+    broken = [k for k, v in payload["state_dict"].items()
+              if v.is_floating_point() and not v.isfinite().all()]
+    if broken:
+        shown = ", ".join(broken[:3]) + (", ..." if len(broken) > 3 else "")
+        raise ValueError(f"{path}: {len(broken)} weight tensors hold NaN or inf values ({shown}): the "
+                         "training diverged; use an earlier checkpoint")
     net.load_state_dict(payload["state_dict"])
     net.spec = stored_spec(payload, config.num_classes)
     return net
