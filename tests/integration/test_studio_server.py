@@ -4,6 +4,7 @@ serialised."""
 
 from __future__ import annotations
 
+import re
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -118,3 +119,16 @@ def test_a_burst_of_concurrent_and_malformed_requests_leaves_the_server_answerin
             assert http.put(f"/api/sessions/{sid}/label/ids", content=good).status_code == 200
             assert len(studio.sessions) <= 4
     studio.close()
+
+
+@pytest.mark.parametrize("option, value, expected", [
+    ("--max-sessions", "0", "at least 1"), ("--max-upload-mb", "-1", "above 0"),
+    ("--port", "99999", "0 .a free port. to 65535"), ("--threads", "-3", "at least 1"),
+    ("--max-pixels", "10", "at least 4096")])
+def test_numeric_options_out_of_range_are_refused(option, value, expected, capsys):
+    from smis.studio import cli
+
+    with pytest.raises(SystemExit) as e:
+        cli.parse_args([option, value])
+    assert e.value.code == 2
+    assert re.search(rf"error: {option} {value}(\.0)?: expected {expected}", capsys.readouterr().err)

@@ -19,9 +19,12 @@ from .shipped import SHIPPED, shipped_path
 
 
 def resolve_model(source: str | os.PathLike) -> Path:
-    """A model argument -> a path: an existing file or folder as it is, else a shipped model's file."""
+    """A model argument -> a path: an existing file, or a folder of the authors' files, as it is;
+    else a shipped model's file. So an unrelated folder named like a shipped model (an output folder
+    `synthetic/`) does not hide it."""
     path = Path(source)
-    if not path.exists() and str(source) in SHIPPED:
+    is_model_path = path.is_file() or (path / FILES["generator"]).is_file()
+    if not is_model_path and str(source) in SHIPPED:
         return shipped_path(str(source))
     return path
 

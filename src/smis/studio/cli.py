@@ -55,7 +55,16 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for the model (default: PyTorch's; 1 is often faster on a busy machine)")
     p.add_argument("--open", action="store_true", help="open the page in a web browser")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for option, value, valid, expected in (
+            ("--port", args.port, 0 <= args.port <= 65535, "0 (a free port) to 65535"),
+            ("--max-sessions", args.max_sessions, args.max_sessions >= 1, "at least 1"),
+            ("--max-upload-mb", args.max_upload_mb, 0 < args.max_upload_mb <= 1024, "above 0, at most 1024"),
+            ("--max-pixels", args.max_pixels, args.max_pixels >= 64 * 64, f"at least {64 * 64}"),
+            ("--threads", args.threads, args.threads is None or args.threads >= 1, "at least 1")):
+        if not valid:
+            p.error(f"{option} {value}: expected {expected}")
+    return args
 
 
 def build(args):

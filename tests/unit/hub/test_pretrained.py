@@ -108,3 +108,12 @@ def test_pack_refuses_a_lossy_fp16_file_and_writes_nothing(tmp_path):
     assert not (tmp_path / "shipped.pt").exists()
     packed = pack(source, tmp_path / "shipped.pt", card="test")
     assert torch.load(packed, weights_only=True)["meta"]["card"] == "test"
+
+
+def test_a_folder_named_like_the_shipped_model_does_not_hide_it(tmp_path, monkeypatch):
+    """`smis-generate ... -o synthetic` makes an output folder; `-m synthetic` still means the
+    shipped model afterwards (a folder counts as a model only when it holds the authors' files)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "synthetic").mkdir()
+    (tmp_path / "synthetic" / "street_000.png").write_bytes(b"")
+    assert smis.load_model("synthetic").config == smis.load_pretrained("synthetic").config
