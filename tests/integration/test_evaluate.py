@@ -15,7 +15,8 @@ from tests.helpers.weight_files import random_alexnet_file, random_inception_fil
 
 KEYS = {"images", "skipped", "fid", "miou", "pixel_accuracy", "per_class_iou", "lpips_diversity", "mcsd",
         "mocd", "per_class_diversity", "separation", "pixel_inside", "pixel_outside", "per_class_separation",
-        "recon_l1", "transfer", "transfer_pairs", "per_class_transfer", "settings"}
+        "recon_l1", "transfer", "transfer_pairs", "per_class_transfer", "looks_ratio", "looks_coverage",
+        "looks_texture_ratio", "looks_bias", "per_class_looks", "settings"}
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +56,9 @@ def test_evaluate_writes_every_metric_and_reuses_real_statistics(files, tmp_path
         "sky", "grass", "road", "building", "tree", "car", "water", "rock"}
     assert 0 < results["recon_l1"] < 2
     assert results["transfer_pairs"] > 0 and 0 <= results["transfer"] <= 1
+    assert results["looks_ratio"] >= 0 and 0 <= results["looks_coverage"] <= 1 and results["looks_bias"] >= 0
+    assert set(results["per_class_looks"]) <= set(results["per_class_separation"]) | {
+        "sky", "grass", "road", "building", "tree", "car", "water", "rock"}
     per_class = results["per_class_transfer"].values()            # the overall rate, class by class
     assert sum(d["pairs"] for d in per_class) == results["transfer_pairs"]
     assert sum(d["transfer"] * d["pairs"] for d in per_class) == pytest.approx(

@@ -172,7 +172,8 @@ def test_auto_metrics_skip_what_lacks_weights_and_say_why(tmp_path, small_model,
     assert "smis-weights fetch inception" in results["skipped"]["fid"]
     assert "smis-weights fetch alexnet" in results["skipped"]["lpips"]
     assert "no segmenter" in results["skipped"]["miou"]
-    assert results["settings"]["metrics"] == {"requested": "auto", "run": ["separation"]}
+    assert results["settings"]["metrics"] == {"requested": "auto", "run": ["separation", "looks"]}
+    assert "per_class_looks" in results                          # needs no weight file either
     assert "fid skipped" in capsys.readouterr().err
 
 

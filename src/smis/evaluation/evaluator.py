@@ -22,6 +22,7 @@ from ..weights import MissingWeightsError
 from .confusion import ConfusionMatrix
 from .diversity import class_diversity, load_lpips, mean_pairwise_lpips, summarize
 from .fid import FID, real_stats_path
+from .looks import LookSpread
 from .protocol import (
     IgnoredPixels,
     ProtocolError,
@@ -97,6 +98,10 @@ class Evaluator:
         # pixel-space control (separation) and the encoded codes' reconstruction error
         self.separation_generator = torch.Generator(device=device).manual_seed(cfg.seed + 2)
         self.per_image_separation, self.recon_sum, self.transfer = [], 0.0, []
+        # the sampled looks' variety next to the data's (looks.py)
+        self.looks = LookSpread(spec.num_classes, cfg.looks.min_area) if "looks" in cfg.metrics else None
+        self.looks_generator = torch.Generator(device=device).manual_seed(cfg.seed + 3)
+        self.looks_maps = 0
 
     def load_segmenter(self) -> None:
         spec, name = self.protocol.segmenter, self.spec.name
@@ -176,7 +181,21 @@ class Evaluator:
             self.diversity(label[i:i + 1], None if instance is None else instance[i:i + 1])
         if "separation" in self.cfg.metrics:
             self.control(image, label, instance)
+        if self.looks is not None:
+            self.sample_looks(image, label, instance)
         return fake
+
+    def sample_looks(self, image, label, instance) -> None:
+        """Every real image's looks; `looks.samples` prior draws of the first `looks.label_maps` maps."""
+        self.looks.add_real(image, label)
+        k = self.cfg.looks.samples
+        for i in range(image.shape[0]):
+            if self.looks_maps >= self.cfg.looks.label_maps:
+                break
+            z = self.net.sample_z(k, *image.shape[2:], generator=self.looks_generator, device=self.device)
+            self.looks.add_sampled(self.net.decode(repeat(label, i, k), z, repeat(instance, i, k)),
+                                   repeat(label, i, k))
+            self.looks_maps += 1
 
     def control(self, image, label, instance) -> None:
         """Reconstruction L1 of the encoded codes for every image; per-class pixel separation for
@@ -253,6 +272,11 @@ class Evaluator:
                 per_class.setdefault(self.names[c], []).append(hit)
             out["per_class_transfer"] = {name: {"transfer": sum(h) / len(h), "pairs": len(h)}
                                          for name, h in per_class.items()}
+        if self.looks is not None:
+            summary = self.looks.summary(self.names)
+            out["looks_ratio"], out["looks_coverage"] = summary["ratio"], summary["coverage"]
+            out["looks_texture_ratio"] = summary["texture_ratio"]
+            out["looks_bias"], out["per_class_looks"] = summary["bias"], summary["per_class"]
         return out
 
 

@@ -35,7 +35,8 @@ def markdown_table(results: dict) -> str:
     header, notes = protocol_lines(results)
     lines = [f"| metric | {header} |", "|---|---|"]
     for key in ("fid", "miou", "pixel_accuracy", "lpips_diversity", "mcsd", "mocd", "separation",
-                "pixel_inside", "pixel_outside", "recon_l1", "transfer", "images"):
+                "pixel_inside", "pixel_outside", "recon_l1", "transfer", "looks_ratio", "looks_texture_ratio",
+                "looks_coverage", "looks_bias", "images"):
         if results.get(key) is not None:
             value = results[key]
             lines.append(f"| {key} | {value:.4f} |" if isinstance(value, float) else f"| {key} | {value} |")
@@ -55,6 +56,12 @@ def markdown_table(results: dict) -> str:
         lines += ["", "| class | transfer | pairs |", "|---|---|---|"]
         lines += [f"| {name} | {d['transfer']:.4f} | {d['pairs']} |"
                   for name, d in results["per_class_transfer"].items()]
+    if results.get("per_class_looks"):
+        lines += ["", "| class | colour ratio (1: as varied as the data) | texture ratio | coverage | bias | "
+                  "real | sampled |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {name} | {d['ratio']:.3f} | {d['texture_ratio']:.3f} | {d['coverage']:.3f} | "
+                  f"{d['bias']:.3f} | {d['real']} | {d['sampled']} |"
+                  for name, d in results["per_class_looks"].items()]
     if notes:
         lines += ["", *notes]
     return "\n".join(lines) + "\n"
