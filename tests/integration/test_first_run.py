@@ -31,31 +31,28 @@ def readme_blocks(language: str) -> list[str]:
 
 
 def test_readme_quick_start_runs_as_written(tmp_path):
-    """The README's first Python block and first shell block, unchanged, in an empty folder."""
+    """The README's first Python block and first shell block, unchanged, in an empty folder (side by
+    side: they write different files)."""
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    code = subprocess.run(
-        [sys.executable, "-c", readme_blocks("python")[0]],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    code, shell = run_side_by_side(tmp_path, env, [sys.executable, "-c", readme_blocks("python")[0]],
+                                   ["bash", "-euo", "pipefail", "-c", readme_blocks("bash")[0]])
     assert code.returncode == 0, code.stderr
     assert (tmp_path / "edited.png").is_file() and (tmp_path / "morph.gif").is_file()
     assert (tmp_path / "transfer" / "image_000.png").is_file()
-    shell = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", readme_blocks("bash")[0]],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
     assert shell.returncode == 0, shell.stderr
     assert sorted(p.name for p in (tmp_path / "out").glob("street_*.png")) == [
         "street_000.png",
         "street_001.png",
         "street_sheet.png",
     ]
+
+
+def run_side_by_side(cwd: Path, env: dict, *commands: list[str]) -> list[subprocess.CompletedProcess]:
+    """Start every command, then wait for each (most of their time is imports)."""
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    running = [subprocess.Popen(c, cwd=cwd, env=env, **pipes) for c in commands]
+    outputs = [r.communicate() for r in running]
+    return [subprocess.CompletedProcess(r.args, r.returncode, *out) for r, out in zip(running, outputs)]
 
 
 def test_shipped_examples_are_the_scenes_they_name(tmp_path):
@@ -68,13 +65,9 @@ def test_shipped_examples_are_the_scenes_they_name(tmp_path):
 
 
 def offline(tmp_path: Path, *commands: list[str]) -> list[subprocess.CompletedProcess]:
-    """Each `python -m MODULE ARGS` in tmp_path, offline, with an empty torch hub cache; run side
-    by side (each is mostly imports)."""
+    """Each `python -m MODULE ARGS` in tmp_path, offline, with an empty torch hub cache."""
     env = {**os.environ, "SMIS_OFFLINE": "1", "TORCH_HOME": str(tmp_path / "torch_home")}
-    running = [subprocess.Popen([sys.executable, "-m", *c], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True) for c in commands]
-    outputs = [r.communicate() for r in running]               # (waits for each)
-    return [subprocess.CompletedProcess(r.args, r.returncode, *out) for r, out in zip(running, outputs)]
+    return run_side_by_side(tmp_path, env, *([sys.executable, "-m", *c] for c in commands))
 
 
 def test_offline_train_and_evaluate_list_every_missing_file_before_a_run_folder(tmp_path):
