@@ -1,5 +1,5 @@
-"""What a command needs before it starts: the pretrained files its config uses (smis.weights's registry),
-fetched at once, or one error listing every file still missing.
+"""What a command needs before it starts: the pretrained files its config uses (the registry of
+smis.weights), fetched at once, or one error listing every file still missing.
 
 `python -m smis.train` and `python -m smis.evaluate` run `preflight` on their command line before
 Hydra makes a run folder, so an offline machine stops within seconds, with nothing written;
