@@ -67,11 +67,12 @@ def figures(model_path: str | Path, out: Path, size, scene_seed: int = 0, seed: 
 
 
 def control_metrics(model: str | Path, size, out: Path, scenes: int = 32) -> dict:
-    """The pixel-space control metrics (smis.evaluate metrics=[separation]) on held-out scenes:
-    reconstruction and transfer on `scenes`, one-class re-draws on half of them."""
-    cfg = compose_config([f"ckpt={model}", "metrics=[separation]", "logger=none", "device=cpu",
+    """The pixel-space control metrics (smis.evaluate metrics=[separation,looks]) on held-out scenes:
+    reconstruction and transfer on `scenes`, one-class re-draws and sampled looks on half of them."""
+    cfg = compose_config([f"ckpt={model}", "metrics=[separation,looks]", "logger=none", "device=cpu",
                           f"dataset.size=[{size[0]},{size[1]}]", f"dataset.num_val={scenes}",
-                          "dataset.num_workers=0", f"separation.label_maps={max(scenes // 2, 1)}"],
+                          "dataset.num_workers=0", f"separation.label_maps={max(scenes // 2, 1)}",
+                          f"looks.label_maps={max(scenes // 2, 1)}"],
                          output_dir=out, log_dir=out, config_name="evaluate")
     return evaluate(cfg)
 
@@ -108,12 +109,16 @@ def main(argv=None) -> None:
     if not args.shipped_only:
         print(f"\ntrained in {trained:.0f}s; all done after {time.time() - t0:.0f}s.")
     print(f"On {args.scenes} held-out scenes:")
-    print(f"  {'model':8} {'separation':>10} {'inside':>7} {'outside':>7} {'recon L1':>8} {'transfer':>8}")
+    print(f"  {'model':8} {'separation':>10} {'inside':>7} {'outside':>7} {'recon L1':>8} {'transfer':>8} "
+          f"{'variety':>7}")
     for name, m in metrics.items():
+        variety = m.get("looks_ratio")
         print(f"  {name:8} {m['separation']:10.3f} {m['pixel_inside']:7.3f} {m['pixel_outside']:7.3f} "
-              f"{m['recon_l1']:8.3f} {m['transfer']:8.0%}")
+              f"{m['recon_l1']:8.3f} {m['transfer']:8.0%} " + (f"{variety:7.2f}" if variety is not None and
+                                                                 variety == variety else f"{'-':>7}"))
     print("  (separation: pixel change outside a re-drawn class / inside it, lower is better; transfer: "
-          "share of pairs where a copied class code carries the reference's colour)")
+          "share of pairs where a copied class code carries the reference's colour; variety: the spread of "
+          "sampled class colours over the scenes' own, 1 = as varied as the data)")
     where = "" if args.shipped_only else " (the shipped model's figures in shipped/)"
     print(f"\nin {out}{where}:")
     print("  samples.png   label | real | reconstruction | 4 random codes (unseen scenes)")

@@ -22,11 +22,13 @@ def test_demo_trains_and_writes_its_three_figures_beside_the_shipped_models(tmp_
             with Image.open(folder / f"{name}.png") as im:
                 assert im.size == (cols * cell_w + 2, rows * cell_h + 2), (folder, name)
         metrics = json.loads((folder / "control" / "metrics.json").read_text())
-        assert metrics["images"] == 4 and 0 <= metrics["transfer"] <= 1
+        assert metrics["images"] == 4 and 0 <= metrics["transfer"] <= 1 and "looks_ratio" in metrics
     table = [line.split() for line in out.splitlines() if line.strip().startswith(("demo ", "shipped "))]
     assert [row[0] for row in table] == ["demo", "shipped"]
     shipped = json.loads((tmp_path / "shipped" / "control" / "metrics.json").read_text())
     assert abs(float(table[1][1]) - shipped["separation"]) <= 5e-4
+    variety = shipped["looks_ratio"]                       # the last column: the sampled looks' variety
+    assert table[1][-1] == "-" if variety is None else abs(float(table[1][-1]) - variety) <= 5e-3
     assert (tmp_path / "training" / "model.pt").is_file()
     assert (tmp_path / "training" / "samples" / "epoch_000_resample.png").is_file()
 
