@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .data.io import open_image, upright
+from .data.io import image_size, open_image, upright
 from .data.spec import DatasetSpec
 
 
@@ -119,6 +119,37 @@ def _as_ids(label, spec: DatasetSpec | None, what: str) -> tuple[torch.Tensor, s
             raise ValueError(f"{what}: expected integer class ids; got {t.dtype}")
         return t.long(), what
     raise TypeError(f"{what}: expected a path, PIL image, NumPy array or tensor; got {type(label).__name__}")
+
+
+def input_size(x) -> tuple[int, int] | None:
+    """(H, W) of an input (path, PIL image, array, tensor) as it would be read, before any resize;
+    None for anything else (its reader says what is wrong)."""
+    if isinstance(x, (str, os.PathLike)):
+        try:
+            width, height = image_size(x)
+        except OSError:
+            return None                                  # reported by the reader, naming the file
+        return height, width
+    if isinstance(x, Image.Image):
+        x = upright(x)
+        return x.height, x.width
+    if isinstance(x, np.ndarray):
+        return tuple(x.shape[:2]) if x.ndim == 3 and x.shape[2] in (3, 4) else tuple(x.shape[-2:])
+    if torch.is_tensor(x) and x.dim() >= 2:
+        return tuple(x.shape[-2:])
+    return None
+
+
+def check_same_scene(image, label, what: str = "the photo") -> None:
+    """A photo and its label map must have one aspect ratio (2% apart at most): else the photo
+    would be stretched onto the label map without a word."""
+    photo, ids = input_size(image), input_size(label)
+    if photo is None or ids is None:
+        return
+    if abs(photo[0] / photo[1] - ids[0] / ids[1]) > 0.02 * ids[0] / ids[1]:
+        raise ValueError(f"{what} is {photo[1]}x{photo[0]} but its label map is {ids[1]}x{ids[0]}: they must "
+                         "show the same scene (the photo would be stretched); crop or resize one to the "
+                         "other's shape")
 
 
 def resize_ids(ids: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

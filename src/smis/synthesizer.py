@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from .data.spec import DatasetSpec
 from .hub import load_model
-from .inputs import read_image, read_label, read_mask
+from .inputs import check_same_scene, read_image, read_label, read_mask
 from .latents import LatentLayout, check_seeds
 from .networks import GroupDNet, check_image_size
 from .utils import atomic_torch_save, atomic_write, pick_device
@@ -246,6 +246,7 @@ class Synthesizer:
     @torch.no_grad()
     def encode(self, image, label, size=None, instance=None, name: str | None = None) -> Codes:
         """A photo and its label map -> the encoder's codes (mu) of every class."""
+        check_same_scene(image, label)
         label = self.label(label, size)
         photo = read_image(image, tuple(label.shape[2:]))
         mu, _ = self.net.encode(photo.to(self.device), label.to(self.device))

@@ -111,3 +111,11 @@ def test_a_model_file_with_nan_weights_is_refused(tmp_path):
     path = save_model(net, tmp_path / "diverged.pt")
     with pytest.raises(ValueError, match=r"diverged.pt: 1 weight tensors hold NaN or inf values \(generator"):
         load_model(path)
+
+
+def test_a_photo_of_another_shape_than_its_label_map_is_refused(synth):
+    photo = np.zeros((128, 256, 3), np.uint8)
+    with pytest.raises(ValueError, match="the photo is 256x128 but its label map is 128x128: they must show"):
+        synth.encode(photo, scene_ids())
+    bigger = np.zeros((256, 256, 3), np.uint8)                      # the same shape, larger: resized
+    assert synth.encode(bigger, scene_ids()).z.shape[-2:] == (2, 2)
