@@ -23,7 +23,16 @@ from hydra.core.hydra_config import HydraConfig
 from ..config import compose_config
 from ..preflight import compose_variants, needs
 from ..weights.registry import REGISTRY, entry
-from ..weights.store import MissingWeightsError, State, cache_dir, candidate_urls, check, ensure, mirror_url
+from ..weights.store import (
+    MissingWeightsError,
+    State,
+    cache_dir,
+    candidate_urls,
+    check,
+    ensure,
+    mirror_url,
+    sha256_of,
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -57,7 +66,11 @@ def selected(args) -> dict[str, list[str]]:
         own = accepted(command, overrides)
         if len(own) < len(overrides) and args.command:
             raise ValueError(f"{command} takes no option {sorted(set(overrides) - set(own))}")
-        for name in needs(command, compose_variants(command, own)[0]):
+        try:
+            cfg = compose_variants(command, own)[0]
+        except Exception as e:                        # Hydra: an unknown option or choice
+            raise ValueError(f"{command}: {e}") from None
+        for name in needs(command, cfg):
             if command not in wanted.setdefault(name, []):
                 wanted[name].append(command)
     return wanted
@@ -106,9 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     show(states, users)
     if args.action == "verify":
         bad = [s for s in states if not s.usable]
-        unpinned = [s.file.name for s in states if s.status == "unpinned"]
-        if unpinned:
-            print(f"no published checksum (checked on load instead): {', '.join(unpinned)}")
+        for s in states:
+            if s.status == "unpinned":               # what to pin, for a mirror or a cluster's records
+                print(f"no published checksum for {s.file.name} (checked on load instead); "
+                      f"this copy's sha256: {sha256_of(s.path)}")
         return 1 if bad else 0
     return 0
 

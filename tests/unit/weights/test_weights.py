@@ -195,3 +195,13 @@ def test_smis_weights_status_fetch_verify(online, tmp_path, monkeypatch, capsys)
     assert smis_weights(["status", "nonsense"]) == 2
     assert "no weight file named 'nonsense'" in capsys.readouterr().err
     assert smis_weights(["status", "protocol=spade", "--for", "train"]) == 2
+    assert smis_weights(["status", "dataset=cityscape"]) == 2       # a typo: Hydra's choices, no traceback
+    assert "Could not find 'dataset/cityscape'" in capsys.readouterr().err
+
+
+def test_verify_prints_the_checksum_of_a_file_that_has_none_published(online, tmp_path, monkeypatch, capsys):
+    source, sha, _ = published(online)                                   # already in the cache
+    register(monkeypatch, WeightFile("net", source.name, (), None, None, "MIT", "tests", page="a page"))
+    assert smis_weights(["verify"]) == 0
+    assert f"no published checksum for net (checked on load instead); this copy's sha256: {sha}" in \
+        capsys.readouterr().out
