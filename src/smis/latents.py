@@ -10,16 +10,19 @@ application is an edit of those channels:
     local re-draw        cells=(h, w) bool                     any edit limited to some grid cells
 
 Seeded codes depend only on (seed, class, h, w): "car with seed 7" is the same car in any batch,
-next to any other classes.
+next to any other classes. New codes are drawn from N(0, I) (the authors'), or from the model's
+fitted appearance prior when the layout has one (`prior`, smis.networks.prior).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+
+from .networks.prior import AppearancePrior
 
 MAX_SEED = 2**32 - 1        # seeds name looks: integers 0 ... MAX_SEED
 MAX_STEPS = 256             # images in one interpolation (each is a decode)
@@ -42,16 +45,18 @@ def check_seeds(seeds, what: str = "seeds") -> list[int]:
 
 @dataclass(frozen=True)
 class LatentLayout:
-    """num_classes: C; per_class: k, the channels each class owns."""
+    """num_classes: C; per_class: k, the channels each class owns; prior: where new codes come
+    from (None: N(0, I))."""
 
     num_classes: int
     per_class: int
+    prior: AppearancePrior | None = field(default=None, compare=False)
 
     @classmethod
-    def of(cls, net) -> LatentLayout:
-        """The layout of a GroupDNet (or of its GroupDNetConfig)."""
+    def of(cls, net, prior: AppearancePrior | None = None) -> LatentLayout:
+        """The layout of a GroupDNet (or of its GroupDNetConfig), drawing from `prior`."""
         config = getattr(net, "config", net)
-        return cls(config.num_classes, config.latent_per_class)
+        return cls(config.num_classes, config.latent_per_class, prior)
 
     @property
     def channels(self) -> int:
@@ -64,11 +69,13 @@ class LatentLayout:
         return slice(self.per_class * c, self.per_class * (c + 1))
 
     def class_code(self, seed: int, c: int, h: int, w: int) -> torch.Tensor:
-        """(k, h, w) N(0, I) code of class c for `seed`: a function of (seed, c, h, w) alone,
+        """(k, h, w) code of class c for `seed`: a function of (seed, c, h, w) and the prior alone,
         drawn on the CPU so every device gets the same numbers."""
         (seed,) = check_seeds([seed], "seed")
         state = np.random.SeedSequence([seed, c]).generate_state(1, np.uint64)[0]
         g = torch.Generator().manual_seed(int(state) & 0x7FFF_FFFF_FFFF_FFFF)
+        if self.prior is not None:
+            return self.prior.draw(c, 1, h, w, g)[0]
         return torch.randn(self.per_class, h, w, generator=g)
 
     def sample(self, seed: int, h: int, w: int) -> torch.Tensor:
@@ -113,11 +120,15 @@ class LatentLayout:
     def random_redraw(self, z: torch.Tensor, c: int, n: int, generator: torch.Generator | None = None,
                       ) -> torch.Tensor:
         """(1, k*C, h, w) -> (n, k*C, h, w): class c's code drawn n times from `generator` (for
-        metrics and figures, where a stream of draws matters, not named seeds)."""
+        metrics and figures, where a stream of draws matters, not named seeds; with a prior, a
+        CPU generator)."""
         self._check(z, "z")
         out = z[:1].repeat(n, 1, 1, 1)
         ch = self.class_slice(c)
-        out[:, ch] = torch.randn(out[:, ch].shape, generator=generator, device=z.device, dtype=z.dtype)
+        if self.prior is not None:
+            out[:, ch] = self.prior.draw(c, n, *z.shape[2:], generator).to(out)
+        else:
+            out[:, ch] = torch.randn(out[:, ch].shape, generator=generator, device=z.device, dtype=z.dtype)
         return out
 
     def interpolate(self, a: torch.Tensor, b: torch.Tensor, steps: int,

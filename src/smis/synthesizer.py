@@ -28,6 +28,7 @@ from .data.spec import DatasetSpec
 from .hub import load_model
 from .inputs import check_same_scene, read_image, read_label, read_mask
 from .latents import LatentLayout, check_seeds
+from .networks.prior import choose_prior
 from .networks import GroupDNet, check_image_size
 from .utils import atomic_torch_save, atomic_write, pick_device
 from .visualize import default_palette, save_grid, to_pil
@@ -113,9 +114,13 @@ class Synthesizer:
     net: the GroupDNet; spec: its DatasetSpec (default net.spec; without one, classes are named
       class_0 ... and sizes must be given); device: where it runs ("auto": CUDA when there is one);
     batch_size: how many images one decode call holds (more seeds are split into batches).
+    prior: where new looks (seeds) come from: "auto" the model's fitted appearance prior when it
+      has one, else N(0, I); "fitted" the prior (an error without one); "normal" N(0, I), the
+      authors' (smis.networks.prior).
     """
 
-    def __init__(self, net: GroupDNet, spec: DatasetSpec | None = None, device="auto", batch_size: int = 8):
+    def __init__(self, net: GroupDNet, spec: DatasetSpec | None = None, device="auto", batch_size: int = 8,
+                 prior: str = "auto"):
         self.device = pick_device(device) if isinstance(device, str) else torch.device(device)
         self.net = net.to(self.device).eval().requires_grad_(False)
         c = net.config
@@ -125,17 +130,17 @@ class Synthesizer:
         if self.spec.num_classes != c.num_classes:
             raise ValueError(f"the dataset spec {self.spec.name!r} has {self.spec.num_classes} classes, the "
                              f"model {c.num_classes}")
-        self.layout = LatentLayout.of(net)
+        self.layout = LatentLayout.of(net, choose_prior(net, prior))
         self.batch_size = batch_size
 
     @classmethod
     def load(cls, source: str | os.PathLike, device="auto", dataset: str | None = None,
-             batch_size: int = 8) -> Synthesizer:
+             batch_size: int = 8, prior: str = "auto") -> Synthesizer:
         """source: an smis model file (`python -m smis.convert`, a run's model.pt), a training
         checkpoint (.ckpt), a folder of the authors' latest_net_{G,E}.pth with dataset=NAME, or a
         shipped model's name ("synthetic")."""
         net = load_model(source, dataset, with_discriminator=False)   # generation needs G and E only
-        return cls(net, device=device, batch_size=batch_size)
+        return cls(net, device=device, batch_size=batch_size, prior=prior)
 
     # --- inputs -------------------------------------------------------------------------------
     @property

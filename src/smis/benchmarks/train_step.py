@@ -42,9 +42,7 @@ from omegaconf import OmegaConf
 
 from ..config import CONFIG_DIR
 from ..data.specs import SPECS
-from ..networks import class_crops_loop
 from ..networks import preset as model_preset
-from ..networks.normalization import CondGroupNorm
 from ..training import GroupDNetModule
 from ..utils import atomic_write_text
 
@@ -118,19 +116,6 @@ def preset_config(name: str, args):
     return model_preset(name, norm_rule=args.norm_rule) if args.norm_rule else model_preset(name)
 
 
-def use_authors_algorithm(module: GroupDNetModule) -> None:
-    """The same maths computed as the authors do: their loop crops and the encoder over all
-    classes, gamma and beta by two convs over the whole map, and the G step's D pass over fake
-    and real together."""
-    net, C = module.net, module.net.config.num_classes
-    net.encode = lambda image, label, instance=None: net.encoder(class_crops_loop(image, label.long(), C))
-    for norm in net.generator.modules():
-        if isinstance(norm, CondGroupNorm):
-            norm.modulation = lambda h, norm=norm: (norm.mlp_gamma(h), norm.mlp_beta(h))
-            norm.border_path = False
-    module.discriminate_for_generator = module.discriminate
-
-
 def measure(name: str, size: tuple[int, int], batch: int, variant: dict, args,
             device: torch.device) -> dict:
     """Build a fresh module for one configuration and time its training steps."""
@@ -142,7 +127,7 @@ def measure(name: str, size: tuple[int, int], batch: int, variant: dict, args,
     module = GroupDNetModule(preset_config(name, args).to_dict(), OPTIM, loss).to(device)
     net = module.net
     if variant["encoder"] == "authors":
-        use_authors_algorithm(module)
+        module.use_authors_paths()
     if variant["channels_last"]:
         module.to(memory_format=torch.channels_last)
     if variant["compile"]:

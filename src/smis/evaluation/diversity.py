@@ -107,13 +107,13 @@ def masked_pairwise_lpips(lpips_model: lpips.LPIPS, images: torch.Tensor, mask: 
 
 def class_diversity(net, lpips_model: lpips.LPIPS, label: torch.Tensor, z: torch.Tensor, k: int,
                     generator: torch.Generator | None = None, instance: torch.Tensor | None = None,
-                    classes=None, blank: bool = False) -> dict[int, tuple[float, float]]:
+                    classes=None, blank: bool = False, prior=None) -> dict[int, tuple[float, float]]:
     """label (1,1,H,W), z (1,8C,h,w) -> {c: (CSD, OCD)} for every class in `label` (or `classes`).
 
     For each class c, k images differing only in class c's code (LatentLayout.random_redraw) are
     decoded with `net.decode(label, z, instance)` (put the net in eval mode first).
     """
-    layout = LatentLayout.of(net)
+    layout = LatentLayout.of(net, prior)
     num_classes = layout.num_classes
     present = sorted(int(c) for c in torch.unique(label))
     wanted = present if classes is None else [int(c) for c in classes]

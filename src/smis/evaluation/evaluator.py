@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..data.spec import DatasetSpec
 from ..latents import LatentLayout
+from ..networks.prior import choose_prior
 from ..utils import repeat
 from ..weights import MissingWeightsError
 from .confusion import ConfusionMatrix
@@ -77,9 +78,15 @@ class Evaluator:
             self.protocol = resolve(cfg, spec.name)            # what this run pins, and its deviations
         except ProtocolError as e:
             raise EvaluationError(str(e)) from None
-        # separate streams: the images FID and mIoU see do not depend on which metrics run
-        self.generator = torch.Generator(device=device).manual_seed(cfg.seed)
-        self.diversity_generator = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+        try:                                   # where random codes come from (networks/prior.py)
+            self.prior = choose_prior(net, cfg.prior)
+        except ValueError as e:
+            raise EvaluationError(str(e)) from None
+        # separate streams: the images FID and mIoU see do not depend on which metrics run; a
+        # prior draws on the CPU
+        streams = "cpu" if self.prior is not None else device
+        self.generator = torch.Generator(device=streams).manual_seed(cfg.seed)
+        self.diversity_generator = torch.Generator(device=streams).manual_seed(cfg.seed + 1)
         self.fid = None
         if "fid" in cfg.metrics:
             rules = self.protocol.fid
@@ -96,11 +103,11 @@ class Evaluator:
             self.lpips = load_lpips(cfg.diversity.lpips_backbone, device) if wants_lpips else None
         self.pairwise, self.per_image_classes, self.maps_done = [], [], 0
         # pixel-space control (separation) and the encoded codes' reconstruction error
-        self.separation_generator = torch.Generator(device=device).manual_seed(cfg.seed + 2)
+        self.separation_generator = torch.Generator(device=streams).manual_seed(cfg.seed + 2)
         self.per_image_separation, self.recon_sum, self.transfer = [], 0.0, []
         # the sampled looks' variety next to the data's (looks.py)
         self.looks = LookSpread(spec.num_classes, cfg.looks.min_area) if "looks" in cfg.metrics else None
-        self.looks_generator = torch.Generator(device=device).manual_seed(cfg.seed + 3)
+        self.looks_generator = torch.Generator(device=streams).manual_seed(cfg.seed + 3)
         self.looks_maps = 0
 
     def load_segmenter(self) -> None:
@@ -123,7 +130,7 @@ class Evaluator:
         if self.cfg.latent == "encoded":
             return self.net.encode(image, label)[0]
         return self.net.sample_z(image.shape[0], *image.shape[2:], generator=self.generator,
-                                 device=self.device)
+                                 device=self.device, prior=self.prior)
 
     def start(self, image: torch.Tensor, dataset_cfg: DictConfig) -> None:
         """First batch: the real statistics. Cached ones for this data (the dataset's options and split),
@@ -192,7 +199,8 @@ class Evaluator:
         for i in range(image.shape[0]):
             if self.looks_maps >= self.cfg.looks.label_maps:
                 break
-            z = self.net.sample_z(k, *image.shape[2:], generator=self.looks_generator, device=self.device)
+            z = self.net.sample_z(k, *image.shape[2:], generator=self.looks_generator, device=self.device,
+                                  prior=self.prior)
             self.looks.add_sampled(self.net.decode(repeat(label, i, k), z, repeat(instance, i, k)),
                                    repeat(label, i, k))
             self.looks_maps += 1
@@ -204,7 +212,7 @@ class Evaluator:
         recon = self.net.decode(label, mu, instance)
         self.recon_sum += float((recon - image).abs().mean((1, 2, 3)).sum())
         c = self.cfg.separation
-        layout = LatentLayout.of(self.net)
+        layout = LatentLayout.of(self.net, self.prior)
         # appearance transfer between neighbours in the batch: image i takes i+1's class codes
         for i in range(image.shape[0] - 1):
             def decode_i(labels, z, inst=None if instance is None else instance[i:i + 1]):
@@ -220,7 +228,7 @@ class Evaluator:
             def decode(labels, z, inst=inst):
                 return self.net.decode(labels, z, inst)
             z = self.net.sample_z(1, *image.shape[2:], generator=self.separation_generator,
-                                  device=self.device)
+                                  device=self.device, prior=self.prior)
             self.per_image_separation.append(class_separation(
                 decode, layout, label[i:i + 1], z, c.samples, self.separation_generator,
                 c.band, c.min_area))
@@ -229,14 +237,14 @@ class Evaluator:
         """LPIPS diversity and the class-specific diversities of one label map."""
         k, (H, W) = self.cfg.diversity.samples, label.shape[2:]
         g = self.diversity_generator
-        z = self.net.sample_z(k, H, W, generator=g, device=self.device)
+        z = self.net.sample_z(k, H, W, generator=g, device=self.device, prior=self.prior)
         if "lpips" in self.cfg.metrics:
             images = self.net.decode(repeat(label, 0, k), z, repeat(instance, 0, k))
             self.pairwise.append(mean_pairwise_lpips(self.lpips, images))
         if "mcsd" in self.cfg.metrics:
             self.per_image_classes.append(
                 class_diversity(self.net, self.lpips, label, z[:1], k, g, instance=instance,
-                                blank=self.cfg.diversity.blank_other_region))
+                                blank=self.cfg.diversity.blank_other_region, prior=self.prior))
         self.maps_done += 1
 
     def results(self, images: int) -> dict:

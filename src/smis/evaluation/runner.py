@@ -21,6 +21,7 @@ from rich.progress import Progress
 
 from ..config import dataset_choice
 from ..hub import load_model
+from ..networks.prior import PRIOR_CHOICES
 from ..utils import ProgressLog, atomic_write_text, finish_wandb, instantiate_all, pick_device
 from ..visualize import to_pil
 from ..weights import MissingWeightsError, ensure, entry
@@ -41,6 +42,8 @@ def check_settings(cfg: DictConfig) -> None:
                                   + (f" (unknown: {sorted(unknown)})" if unknown else ""))
     if cfg.latent not in ("random", "encoded"):
         raise EvaluationError(f"latent={cfg.latent!r}; expected random or encoded")
+    if cfg.prior not in PRIOR_CHOICES:
+        raise EvaluationError(f"prior={cfg.prior!r}: expected one of {', '.join(PRIOR_CHOICES)}")
     n = cfg.max_images
     if n is not None and not (isinstance(n, int) and not isinstance(n, bool) and n > 0):
         raise EvaluationError(f"max_images={n!r}: expected a positive integer, or null for the whole split")
@@ -154,7 +157,9 @@ def evaluate(cfg: DictConfig) -> dict:
                            "metrics": {"requested": requested, "run": [m for m in cfg.metrics
                                                                       if m not in evaluator.skipped]},
                            "split": cfg.dataset.get("val_split", "val"),
-                           "latent": cfg.latent, "diversity_samples": cfg.diversity.samples,
+                           "latent": cfg.latent,
+                           "prior": "fitted" if evaluator.prior is not None else "normal",
+                           "diversity_samples": cfg.diversity.samples,
                            "diversity_label_maps": evaluator.maps_done,
                            "protocol": evaluator.protocol.record(cfg.protocol, evaluator.weight_files())}
     text = json.dumps(json_safe(results), indent=2, allow_nan=False) + "\n"

@@ -14,6 +14,7 @@ from pathlib import Path
 from ..data.spec import DatasetSpec
 from ..data.specs import SPECS
 from ..networks import GroupDNet, GroupDNetConfig
+from ..networks.prior import AppearancePrior
 from ..utils import atomic_torch_save
 from ..visualize import default_palette
 from ..weights import safe_load
@@ -24,12 +25,30 @@ VERSION = 3     # 2: the dataset spec beside the config; 3: the config holds enc
 
 
 def save_model(net: GroupDNet, path: str | os.PathLike, **meta) -> Path:
-    """Write `net` (config, weights and its dataset spec, `net.spec`) to `path`, atomically;
-    `meta` is stored alongside (plain values)."""
-    spec = getattr(net, "spec", None)
+    """Write `net` (config, weights, its dataset spec `net.spec` and its fitted appearance prior
+    `net.prior`) to `path`, atomically; `meta` is stored alongside (plain values)."""
+    spec, prior = getattr(net, "spec", None), getattr(net, "prior", None)
     payload = {"format": FORMAT, "version": VERSION, "config": net.config.to_dict(),
                "dataset": spec.to_dict() if spec is not None else None,
                "state_dict": {k: v.cpu() for k, v in net.state_dict().items()}, "meta": meta}
+    if prior is not None:
+        payload["prior"] = prior.to_dict()
+    return atomic_torch_save(payload, path)
+
+
+def save_with_prior(source: Path, net: GroupDNet, prior: AppearancePrior, path: str | os.PathLike,
+                    **meta) -> Path:
+    """Write the model of file `source` (already loaded as `net`) with `prior` to `path`,
+    atomically: a model file keeps its stored weights (fp16 stays fp16) and facts, a training
+    checkpoint becomes a model file, other sources are saved from `net`."""
+    if not source.is_file():                      # a folder of the authors' files
+        net.prior = prior
+        return save_model(net, path, **meta)
+    payload = safe_load(source, "a torch checkpoint")
+    if "pytorch-lightning_version" in payload:
+        payload = lightning_to_model_payload(payload)
+    payload["meta"] = {**(payload.get("meta") or {}), **meta}
+    payload["prior"] = prior.to_dict()
     return atomic_torch_save(payload, path)
 
 
@@ -94,4 +113,23 @@ def read_model_file(path: Path, map_location="cpu", prefer_ema: bool = True) -> 
                          "training diverged; use an earlier checkpoint")
     net.load_state_dict(payload["state_dict"])
     net.spec = stored_spec(payload, config.num_classes)
+    if payload.get("prior") is not None:
+        net.prior = read_prior(path, payload["prior"], config)
     return net
+
+
+def read_prior(path: Path, stored: dict, config: GroupDNetConfig) -> AppearancePrior:
+    """The appearance prior a model file stores, checked against the model's latent layout."""
+    try:
+        prior = AppearancePrior.from_dict(stored)
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+        raise ValueError(f"{path}: its appearance prior is unreadable ({e}); refit it with "
+                         "smis-fit-prior") from None
+    codes = next(iter(prior.codes.values()))
+    if codes.shape[1] != config.latent_per_class or max(prior.codes) >= config.num_classes:
+        raise ValueError(f"{path}: its appearance prior has codes of {codes.shape[1]} channels for "
+                         f"classes up to {max(prior.codes)}, the model {config.latent_per_class} "
+                         f"channels for {config.num_classes} classes")
+    if not all(v.isfinite().all() for v in prior.codes.values()):
+        raise ValueError(f"{path}: its appearance prior holds NaN or inf codes; refit it with smis-fit-prior")
+    return prior

@@ -14,6 +14,8 @@ from .encoder import GroupEncoder
 from .generator import GroupDNetGenerator
 from .layers import init_weights
 from .presets import GroupDNetConfig
+from .prior import AppearancePrior
+from .reference import authors_encode
 
 
 def instance_edges(instance: torch.Tensor) -> torch.Tensor:
@@ -97,6 +99,11 @@ class GroupDNet(nn.Module):
         # the DatasetSpec of the data it generates (classes, palette, label-file rule), set by
         # load_model / load_official and stored by save_model; None when unknown
         self.spec = None
+        # the fitted appearance prior (prior.py), stored in model files; None: z ~ N(0, I) only
+        self.prior = None
+        # "present": encode only the classes each image shows; "authors": their computation over
+        # every class (reference.py), the same values, slower
+        self.encode_paths = "present"
 
     # --- inputs --------------------------------------------------------------------------
     def label_input(self, label: torch.Tensor, instance: torch.Tensor | None = None,
@@ -115,17 +122,23 @@ class GroupDNet(nn.Module):
         check_image_size(height, width, encoding=False)
         return self.config.latent_channels, height // 64, width // 64
 
-    def sample_z(self, batch: int, height: int, width: int, generator=None, device=None):
-        """z ~ N(0, I) for images of this size: (batch, 8C, H/64, W/64)."""
-        return torch.randn(batch, *self.latent_shape(height, width), generator=generator,
-                           device=device)
+    def sample_z(self, batch: int, height: int, width: int, generator=None, device=None,
+                 prior: AppearancePrior | None = None):
+        """Random codes for images of this size: (batch, 8C, H/64, W/64), z ~ N(0, I) (the
+        authors'), or each class's code drawn from `prior` (an AppearancePrior, e.g. self.prior)."""
+        shape = self.latent_shape(height, width)
+        if prior is None:
+            return torch.randn(batch, *shape, generator=generator, device=device)
+        _, h, w = shape
+        draws = [prior.draw(c, batch, h, w, generator) for c in range(self.config.num_classes)]
+        return torch.cat(draws, 1).to(device)                               # (batch, k*C, h, w)
 
     # --- the public API --------------------------------------------------------------------
     def encode(self, image: torch.Tensor, label: torch.Tensor, instance=None):
         """image (B,3,H,W) in [-1,1], label (B,1,H,W) ids -> mu, logvar (B, 8C, H/64, W/64).
 
         Only the classes present in each image are encoded (`GroupEncoder.encode_present`); the
-        result equals the authors' full computation, `encoder(class_crops(image, label, C))`.
+        result equals the authors' full computation (`encode_paths = "authors"`, reference.py).
         `instance` is accepted for symmetry; the encoder only uses the semantic classes.
         """
         check_image(image, label)
@@ -135,6 +148,8 @@ class GroupDNet(nn.Module):
             raise ValueError(f"the encoder needs images of at least 64x128 pixels: at "
                              f"{image.shape[2]}x{image.shape[3]} its last instance norm would "
                              "see a single cell")
+        if self.encode_paths == "authors":
+            return authors_encode(self, image, label)
         return self.encoder.encode_present(image, label.long())
 
     def decode(self, label: torch.Tensor, z: torch.Tensor, instance=None) -> torch.Tensor:

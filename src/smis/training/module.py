@@ -26,6 +26,7 @@ from ..losses import (
     kl_divergence,
 )
 from ..networks import GroupDNet, GroupDNetConfig
+from ..networks.reference import use_authors_paths
 from .figures import validation_figures
 from .schedule import ConstantThenLinear
 
@@ -109,6 +110,7 @@ class GroupDNetModule(pl.LightningModule):
         if self.vgg is not None:
             self.vgg.requires_grad_(False)
         self.generator_ema = None
+        self.joint_discriminator_pass = False     # True: the authors' G-step D pass (use_authors_paths)
         if ema_decay:
             self.generator_ema = copy.deepcopy(self.net.generator).requires_grad_(False)
         self.spec = DatasetSpec.from_dict(dataset) if dataset else None
@@ -173,12 +175,22 @@ class GroupDNetModule(pl.LightningModule):
                                                 both_instance)
         return ([[f[:B] for f in scale] for scale in feats], [[f[B:] for f in scale] for scale in feats])
 
+    def use_authors_paths(self) -> GroupDNetModule:
+        """The authors' computation of the same maths (networks/reference.py), for tests and the
+        speed benchmarks' baseline: their encoder and norm paths, one D pass over fake and real."""
+        use_authors_paths(self.net)
+        self.joint_discriminator_pass = True
+        return self
+
     def discriminate_for_generator(self, label, instance, fake, real):
         """The G step's D pass -> (fake, real) features, the same values as `discriminate` but
         faster: real's features are only feature matching's targets, so real goes through D
         after fake, without gradient and in eval mode. D's spectral norms then step once (in
         the fake pass) and the real pass reads the stepped vectors, as one pass over both would;
-        no backward pass runs through the real half."""
+        no backward pass runs through the real half. joint_discriminator_pass: the authors' one
+        pass over both."""
+        if self.joint_discriminator_pass:
+            return self.discriminate(label, instance, fake, real)
         fake_feats = self.net.discriminator_features(label, fake, instance)
         was_training = self.net.discriminator.training
         self.net.discriminator.eval()

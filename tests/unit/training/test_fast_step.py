@@ -1,13 +1,13 @@
-"""The faster CPU training step computes the same maths as the authors' algorithm (issue 15 item 2):
-fused gamma/beta convs, the conditional norms' border path, the G step's real pass without
-gradient, channels-last memory."""
+"""The faster CPU training step computes the same maths as the authors' algorithm
+(smis.networks.reference): fused gamma/beta convs, the conditional norms' border path, the
+present-class encoder, the G step's real pass without gradient, channels-last memory."""
 
 import copy
 
 import pytest
 import torch
 
-from smis.benchmarks.train_step import LOSS, OPTIM, scene, use_authors_algorithm
+from smis.benchmarks.train_step import LOSS, OPTIM, scene
 from smis.networks import normalization, preset
 from smis.networks.borders import border_modulation
 from smis.networks.normalization import CondGroupNorm
@@ -62,7 +62,7 @@ def test_fast_step_matches_the_authors_algorithm(channels_last, monkeypatch):
     weights and spectral-norm vectors afterwards, to float64 round-off."""
     fast, image, label = module_and_batch(channels_last)
     reference = copy.deepcopy(fast)
-    use_authors_algorithm(reference)
+    reference.use_authors_paths()
     border_sizes = []                       # the sizes the border path ran at, in the fast step
 
     def spy(shared, params, windows):
