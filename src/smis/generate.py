@@ -12,9 +12,13 @@
 LABEL arguments are files or folders of label maps (PNG: class ids, the dataset's file values, or
 the palette's colours). Each input gets its PNGs and a labelled contact sheet (label map, then
 the images with what made them); interpolate also writes a GIF; `dataset` writes an image folder
-(images/, labels/, classes.yaml) that `dataset=folder` trains on. Every file is written
-atomically. MODEL: an smis model file, a training checkpoint, or the authors' folder with
---dataset.
+(images/, labels/, classes.yaml) that `dataset=folder` trains on. MODEL: an smis model file, a
+training checkpoint, or the authors' folder with --dataset.
+
+A command's outputs appear all together or not at all: every input is read before anything is
+decoded, everything is written into a hidden folder beside -o, and moved into place at the end;
+an error (exit 2), Ctrl+C or SIGTERM leaves -o exactly as it was. An existing output file is
+replaced only with --overwrite (then all of them together, at the end).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from PIL import Image
 from rich.progress import Progress
 
 from .cli import prog
+from .networks.prior import PRIOR_CHOICES
+from .outputs import StagedOutput
 from .synthesizer import Codes, Result, Synthesizer
 from .utils import atomic_write, atomic_write_text
 from .visualize import labelled_sheet
@@ -74,19 +80,52 @@ def write_result(synth: Synthesizer, result: Result, out: Path, name: str) -> li
 
 
 def run(args) -> list[Path]:
-    synth = Synthesizer.load(args.model, device=args.device, dataset=args.dataset)
-    out = args.out
+    synth = Synthesizer.load(args.model, device=args.device, dataset=args.dataset, prior=args.prior)
+    files = check_inputs(synth, args)                   # every input read before anything is decoded
+    with StagedOutput(args.out, folder=args.command != "encode", overwrite=args.overwrite,
+                      tool="smis-generate") as stage:       # all the outputs, or none
+        if args.command == "encode":
+            synth.encode(args.image, args.label, size=args.size).save(stage.path)
+        else:
+            with Progress(transient=False) as progress:
+                task = progress.add_task(f"{args.command}", total=len(files))
+                for path in files:
+                    stage.check(one_input(synth, args, path, stage.path))   # an existing output: stop now
+                    progress.update(task, advance=1)
+        return stage.commit()
+
+
+def check_inputs(synth: Synthesizer, args) -> list[Path]:
+    """Read every input before anything is decoded: class names, codes files, and every label map
+    at the size it will be used (with the region), so a bad one stops the command before any
+    work. -> the label map files."""
     if args.command == "encode":
-        codes = synth.encode(args.image, args.label, size=args.size)
-        return [codes.save(out)]
-    written: list[Path] = []
+        return []
+    ids = synth.class_ids(args.classes) if getattr(args, "classes", None) else None
+    looks = {}                                          # codes files that give the starting looks
+    for option in ("codes", "reference", "from_codes", "to_codes"):
+        given = getattr(args, option, None)
+        if given is not None:
+            codes = Codes.load(given)
+            synth.check_codes(codes, f"the codes in {given}")
+            if option != "reference":
+                looks[option] = codes
+    seeded = args.command in ("sample", "dataset") or \
+        (args.command in ("resample", "transfer") and args.codes is None) or \
+        (args.command == "interpolate" and (args.from_codes is None or args.to_codes is None))
+    sizes = [tuple(c.label.shape[2:]) for c in looks.values()] + ([args.size] if seeded else [])
     files = label_files(args.labels)
-    with Progress(transient=False) as progress:
-        task = progress.add_task(f"{args.command}", total=len(files))
-        for path in files:
-            written += one_input(synth, args, path, out)
-            progress.update(task, advance=1)
-    return written
+    stems: dict[str, Path] = {}
+    for path in files:
+        if path.stem in stems:
+            raise ValueError(f"{stems[path.stem]} and {path} would write the same output files "
+                             f"({path.stem}_...): rename one")
+        stems[path.stem] = path
+        for size in dict.fromkeys(sizes):
+            label = synth.label(path, size)
+            if getattr(args, "region", None) is not None:
+                synth.region_cells(args.region, label, ids)
+    return files
 
 
 def start_codes(synth: Synthesizer, args, path: Path) -> Codes:
@@ -156,6 +195,12 @@ def parser() -> argparse.ArgumentParser:
                         help="HxW (multiples of 64), 'input' (the label's own size); default: the model's")
     common.add_argument("--device", default="auto",
                         help="cpu, cuda, cuda:1, ... (default: cuda when there is one)")
+    common.add_argument("--overwrite", action="store_true",
+                        help="replace output files that already exist (all together, once every output is "
+                             "made); without it an existing output file stops the command, nothing written")
+    common.add_argument("--prior", default="auto", choices=PRIOR_CHOICES,
+                        help="where seeds' looks come from: auto (the model's fitted appearance prior when "
+                             "it has one, else N(0, I)), fitted, normal (N(0, I), the authors')")
 
     def command(name: str, help: str, labels: bool = True) -> argparse.ArgumentParser:
         c = sub.add_parser(name, parents=[common], help=help, description=help)
@@ -200,8 +245,9 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         written = run(args)
-    except (ValueError, FileNotFoundError, TypeError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (ValueError, OSError, TypeError) as e:    # OSError: a missing input, an existing output, full disk
+        system = isinstance(e, OSError) and e.strerror and e.filename
+        print(f"error: {f'{e.filename}: {e.strerror}' if system else e}", file=sys.stderr)
         return 2
     if len(written) == 1:
         print(f"wrote {written[0].resolve()}")

@@ -102,3 +102,161 @@ def test_console_script_and_module_help():
     assert out.returncode == 0
     for command in ("sample", "resample", "encode", "transfer", "interpolate", "manipulate", "dataset"):
         assert command in out.stdout
+
+
+# --- all the outputs or none ------------------------------------------------------------------------
+def snapshot(folder):
+    """Every file under folder (hidden ones too) -> its bytes."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def leftovers(parent):
+    """What the tool leaves beside or inside its outputs when it is killed: staging folders, temporaries."""
+    return sorted(p.name for p in parent.rglob(".*") if "smis-generate" in p.name or p.name.endswith(".tmp"))
+
+
+def label_folder(files, folder, names):
+    folder.mkdir()
+    for i, name in enumerate(names):
+        (folder / f"{name}.png").write_bytes((files["labels"] / f"scene{i % 2}.png").read_bytes())
+    return folder
+
+
+def test_a_bad_second_input_leaves_the_output_folder_unchanged(files, tmp_path, capsys, monkeypatch):
+    labels = label_folder(files, tmp_path / "labels", ["a_good"])
+    colours = np.zeros((128, 128, 3), dtype=np.uint8)
+    colours[...] = (1, 2, 3)
+    Image.fromarray(colours).save(labels / "b_bad.png")                         # read second
+    out = tmp_path / "out"
+    assert generate(files, "sample", labels / "a_good.png", "--seeds", 0, "-o", out) == 0
+    before = snapshot(out)
+    assert "a_good_000.png" in before
+    decoded = []
+    decode = smis.Synthesizer.decode
+    monkeypatch.setattr(smis.Synthesizer, "decode",
+                        lambda self, *a, **k: decoded.append(1) or decode(self, *a, **k))
+    for extra in ([], ["--overwrite"]):
+        assert generate(files, "sample", labels, "--seeds", 5, 6, "-o", out, *extra) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1 and "b_bad.png" in err, err
+        assert snapshot(out) == before and leftovers(tmp_path) == []
+    assert decoded == []                                            # every input is read before any work
+    # a new folder is not even made
+    assert generate(files, "sample", labels, "-o", tmp_path / "new" / "out") == 2
+    assert not (tmp_path / "new").exists() and leftovers(tmp_path) == []
+
+
+def test_a_failure_midway_keeps_every_old_output(files, tmp_path, capsys, monkeypatch):
+    """A full disk while the second input's sheet is written, with --overwrite: the first input's new
+    images are made by then, but no old file has been replaced."""
+    import errno
+
+    import smis.generate as generate_module
+
+    labels = label_folder(files, tmp_path / "labels", ["a", "b"])
+    out = tmp_path / "out"
+    assert generate(files, "sample", labels, "--seeds", 0, "-o", out) == 0
+    before = snapshot(out)
+    sheets = []
+    real_sheet = generate_module.labelled_sheet
+
+    def sheet_then_full_disk(pictures, captions, path):
+        sheets.append(path)
+        if len(sheets) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_sheet(pictures, captions, path)
+
+    monkeypatch.setattr(generate_module, "labelled_sheet", sheet_then_full_disk)
+    assert generate(files, "sample", labels, "--seeds", 3, "-o", out, "--overwrite") == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(r"error: .*b_sheet\.png: No space left on device\n", err), err
+    assert len(sheets) == 2 and snapshot(out) == before and leftovers(tmp_path) == []
+
+
+def test_an_existing_output_is_replaced_only_with_overwrite(files, tmp_path, capsys):
+    label = files["labels"] / "scene0.png"
+    out = tmp_path / "out"
+    assert generate(files, "sample", label, "--seeds", 0, 1, "-o", out) == 0
+    fresh = snapshot(out)
+    (out / "scene0_001.png").write_bytes(b"my own picture")
+    (out / "notes.txt").write_text("mine")
+    before = snapshot(out)
+    assert generate(files, "sample", label, "--seeds", 0, 1, "-o", out) == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(r"error: .*out/scene0_001\.png already exists: pass --overwrite to replace it; "
+                        r"nothing was written\n", err), err
+    assert snapshot(out) == before and leftovers(tmp_path) == []
+    assert generate(files, "sample", label, "--seeds", 5, 6, "-o", out) == 2          # other looks
+    assert re.search(r"out/scene0_000\.png already exists \(and 2 more\): pass --overwrite to replace them",
+                     capsys.readouterr().err)
+    assert snapshot(out) == before
+    # other names: nothing to replace, the new files join the folder
+    other = tmp_path / "other.png"
+    other.write_bytes(label.read_bytes())
+    assert generate(files, "sample", other, "--seeds", 0, 1, "-o", out) == 0
+    assert {k: v for k, v in snapshot(out).items() if not k.startswith("other")} == before
+    assert generate(files, "sample", label, "--seeds", 0, 1, "-o", out, "--overwrite") == 0
+    after = snapshot(out)
+    assert {k: v for k, v in after.items() if not k.startswith("other")} == {**fresh, "notes.txt": b"mine"}
+    # the same outputs again replace nothing: no --overwrite needed
+    assert generate(files, "sample", label, "--seeds", 0, 1, "-o", out) == 0
+    assert snapshot(out) == after and leftovers(tmp_path) == []
+    # a codes file too
+    codes_file = tmp_path / "photo.codes"
+    codes_file.write_bytes(b"old codes")
+    encode = ["encode", "--image", files["root"] / "photo0.png", "--label", label, "-o", codes_file]
+    assert generate(files, *encode) == 2
+    assert "photo.codes already exists: pass --overwrite" in capsys.readouterr().err
+    assert codes_file.read_bytes() == b"old codes"
+    assert generate(files, *encode, "--overwrite") == 0
+    assert smis.Codes.load(codes_file).sources[0] == "encoded from photo0.png" and leftovers(tmp_path) == []
+
+
+def start_generating(files, tmp_path, out):
+    """`python -m smis.generate sample` on several label maps (seconds of work), started; -> the
+    process once its staging folder is there (its signal handler too)."""
+    import time
+
+    labels = label_folder(files, tmp_path / "many", [f"m{i}" for i in range(8)])
+    process = subprocess.Popen([sys.executable, "-m", "smis.generate", "sample", "-m", str(files["model"]),
+                                str(labels), "--seeds", "0", "1", "2", "-o", str(out), "--device", "cpu"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not list(out.parent.glob(f".{out.name}.smis-generate.*.tmp/out")):
+        assert process.poll() is None, process.stderr.read().decode()
+        assert time.monotonic() < deadline, "the staging folder never appeared"
+        time.sleep(0.005)
+    return process
+
+
+def test_sigterm_during_a_run_leaves_the_target_as_it_was(files, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "m0_000.png").write_bytes(b"an older output")
+    before = snapshot(out)
+    process = start_generating(files, tmp_path, out)
+    process.terminate()                                                         # SIGTERM
+    assert process.wait(60) == 128 + 15, process.stderr.read().decode()
+    assert snapshot(out) == before
+    assert leftovers(tmp_path) == []
+
+
+def test_the_temporaries_of_a_killed_run_are_removed_by_the_next_run(files, tmp_path):
+    import fcntl
+
+    out = tmp_path / "out"
+    process = start_generating(files, tmp_path, out)
+    process.kill()                                                              # SIGKILL: no clean-up
+    process.wait(60)
+    stale = list(tmp_path.glob(".out.smis-generate.*.tmp"))
+    assert len(stale) == 1 and not out.exists()
+    # a live run's staging folder (its lock is held) is not touched
+    live = tmp_path / ".other.smis-generate.live.tmp"
+    live.mkdir()
+    with open(live / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert generate(files, "sample", files["labels"] / "scene0.png", "--seeds", 0, "-o", out) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["scene0_000.png", "scene0_sheet.png"]
+    assert not stale[0].exists() and live.is_dir()
+    assert leftovers(tmp_path) == [live.name]

@@ -39,7 +39,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def studio():
-    s = make_studio()
+    s = make_studio(max_sessions=32)     # ~17 sessions in use: none may be refused
     yield s
     s.close()
 

@@ -9,7 +9,9 @@ import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
+import torch
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
@@ -22,6 +24,15 @@ from smis import Synthesizer
 from smis.studio import create_app
 from smis.studio.app import BackgroundServer
 from tests.helpers.studio import GRASS, SKY, H, W, make_studio, sky_grass, tiny_net
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine two OpenMP threads wait on each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 # --- the command line -----------------------------------------------------------------------------
@@ -132,3 +143,232 @@ def test_numeric_options_out_of_range_are_refused(option, value, expected, capsy
         cli.parse_args([option, value])
     assert e.value.code == 2
     assert re.search(rf"error: {option} {value}(\.0)?: expected {expected}", capsys.readouterr().err)
+
+
+# --- only the studio's own page changes anything ----------------------------------------------------
+OWN = "http://127.0.0.1:8765"                         # where the tests' client says the studio is served
+
+
+def served(**limits):
+    """A studio served to local hosts as the command line does, and a client of its own origin."""
+    from smis.studio.app import LOCAL_HOSTS
+
+    studio = make_studio(**limits)
+    return studio, TestClient(create_app(studio, allowed_hosts=LOCAL_HOSTS), base_url=OWN)
+
+
+def png_of(ids) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(ids, "L").save(buf, "PNG")
+    return buf.getvalue()
+
+
+def json_error(r, status: int, match: str) -> str:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error", "field"} and re.search(match, body["error"]), body
+    return body["error"]
+
+
+@pytest.mark.parametrize("headers, match", [
+    ({"origin": "http://evil.example"}, r"a page at 'http://evil\.example', not from the studio's own page "
+                                        r"\(http://127\.0\.0\.1:8765\)"),
+    ({"origin": "null"}, "a page at 'null'"),                                  # a sandboxed frame, file://
+    ({"origin": "http://127.0.0.1:9999"}, "127.0.0.1:9999"),                   # another port: another origin
+    ({"origin": "http://evil.example", "sec-fetch-site": "same-origin"}, "evil"),   # Origin decides
+    ({"sec-fetch-site": "cross-site"}, "another web site .Sec-Fetch-Site: cross-site"),
+    ({"sec-fetch-site": "same-site"}, "Sec-Fetch-Site: same-site"),
+    ({"referer": "http://evil.example/attack.html"}, r"http://evil\.example:80 \(Referer\)"),
+])
+def test_requests_from_another_origin_change_nothing(headers, match):
+    studio, client = served(max_sessions=4)
+    sid = client.post("/api/sessions", json={}).json()["state"]["session"]
+    assert client.put(f"/api/sessions/{sid}/label/ids", content=sky_grass().tobytes()).status_code == 200
+    z, label = studio.sessions[sid].codes.z.clone(), studio.sessions[sid].codes.label.clone()
+    grass = png_of(np.full((H, W), GRASS, np.uint8))                   # would change the label map
+    attempts = [
+        ("POST", "/api/sessions", {"content": b"", "headers": {"content-type": "text/plain"}}),
+        ("POST", "/api/sessions", {"json": {"example": 1}}),
+        ("POST", f"/api/sessions/{sid}/shuffle", {"json": {"seed": 5}}),
+        ("POST", f"/api/sessions/{sid}/classes/{SKY}/look", {"json": {"seed": 5}}),
+        ("POST", f"/api/sessions/{sid}/label", {"files": {"file": ("grass.png", grass)}}),
+        ("PUT", f"/api/sessions/{sid}/label/ids", {"content": np.full((H, W), GRASS, np.uint8).tobytes()}),
+        ("GET", f"/api/sessions/{sid}", {}),                          # names a session: refused too
+    ]
+    for method, path, kwargs in attempts:
+        kwargs = {**kwargs, "headers": {**kwargs.get("headers", {}), **headers}}
+        json_error(client.request(method, path, **kwargs), 403, "^refused: .*" + match)
+    assert list(studio.sessions) == [sid]
+    codes = studio.sessions[sid].codes
+    assert torch.equal(codes.z, z) and torch.equal(codes.label, label)
+    # what another page may still do: open the studio from a link, read the model's description
+    assert client.get("/", headers=headers).status_code == 200
+    assert client.get("/api/info", headers=headers).status_code == 200
+    studio.close()
+
+
+def test_the_studios_own_page_and_clients_without_browser_headers_are_served():
+    studio, client = served()
+    sid = client.post("/api/sessions", json={}, headers={"origin": OWN, "sec-fetch-site": "same-origin"}) \
+        .json()["state"]["session"]
+    own = [{}, {"origin": OWN}, {"origin": "http://127.0.0.1:8765/"}, {"sec-fetch-site": "same-origin"},
+           {"sec-fetch-site": "none"}, {"referer": f"{OWN}/index.html"}]
+    for seed, headers in enumerate(own, start=10):
+        r = client.post(f"/api/sessions/{sid}/shuffle", json={"seed": seed}, headers=headers)
+        assert r.status_code == 200, (headers, r.text)
+        assert r.json()["state"]["classes"][SKY]["seed"] == seed
+    assert client.get(f"/api/sessions/{sid}", headers={"sec-fetch-site": "same-origin"}).status_code == 200
+    # the page served as http://localhost:8765 is its own origin there
+    local = TestClient(client.app, base_url="http://localhost:8765")
+    r = local.post("/api/sessions", json={}, headers={"origin": "http://localhost:8765"})
+    assert r.status_code == 200
+    json_error(local.post("/api/sessions", json={}, headers={"origin": OWN}), 403, "refused")
+    studio.close()
+
+
+def test_bodies_need_their_content_type():
+    studio, client = served()
+    sid = client.post("/api/sessions", json={}).json()["state"]["session"]
+    seed = studio.sessions[sid].seeds[SKY]
+    json_error(client.post("/api/sessions", content=b"", headers={"content-type": "text/plain"}), 415,
+               "takes a JSON body with Content-Type: application/json; got Content-Type: text/plain")
+    assert list(studio.sessions) == [sid]                    # the text/plain "simple request" made nothing
+    shuffle = f"/api/sessions/{sid}/shuffle"
+    json_error(client.post(shuffle, content=b'{"seed": 5}', headers={"content-type": "text/plain"}), 415,
+               "application/json")
+    json_error(client.post(shuffle, data={"seed": "5"}), 415, "got Content-Type: application/x-www-form-url")
+    json_error(client.post(shuffle, files={"file": ("a.json", b'{"seed": 5}')}), 415, "multipart/form-data")
+    json_error(client.post(shuffle, content=b'{"seed": 5}'), 415, "got no Content-Type")
+    assert studio.sessions[sid].seeds[SKY] == seed                          # none of them re-drew anything
+    json_error(client.post(f"/api/sessions/{sid}/label", json={"file": "x"}), 415,
+               "takes a file upload .a multipart form. with Content-Type: multipart/form-data; got "
+               "Content-Type: application/json")
+    text = {"content-type": "text/plain"}
+    json_error(client.post(f"/api/sessions/{sid}/codes", content=b"PK", headers=text), 415, "multipart/form")
+    json_error(client.put(f"/api/sessions/{sid}/label/ids", content=sky_grass().tobytes(),
+                          headers={"content-type": "text/plain"}), 415, "application/octet-stream")
+    # what the page sends
+    utf8 = {"content-type": "application/json; charset=utf-8"}
+    r = client.post(shuffle, content=b'{"seed": 5}', headers=utf8)
+    assert r.status_code == 200 and studio.sessions[sid].seeds[SKY] == 5
+    assert client.put(f"/api/sessions/{sid}/label/ids", content=sky_grass().tobytes(),
+                      headers={"content-type": "application/octet-stream"}).status_code == 200
+    assert client.post(f"/api/sessions/{sid}/label", files={"file": ("g.png", png_of(sky_grass()))}) \
+        .status_code == 200
+    assert client.post("/api/sessions").status_code == 200                    # no body at all: defaults
+    studio.close()
+
+
+# --- sessions: bounded, never taken from a page in use -----------------------------------------------
+def test_a_burst_of_new_sessions_does_not_evict_a_session_in_use():
+    from smis.studio.app import SESSIONS_PER_MINUTE
+
+    studio, client = served(max_sessions=4)
+    sid = client.post("/api/sessions", json={}).json()["state"]["session"]
+    client.put(f"/api/sessions/{sid}/label/ids", content=sky_grass().tobytes())           # in use: work
+    z = studio.sessions[sid].codes.z.clone()
+    answers = [client.post("/api/sessions", json={"example": None}) for _ in range(33)]
+    statuses = [r.status_code for r in answers]
+    assert statuses == [200] * (SESSIONS_PER_MINUTE - 1) + [429] * (34 - SESSIONS_PER_MINUTE), statuses
+    json_error(answers[-1], 429, f"too many new sessions from testclient: at most {SESSIONS_PER_MINUTE} a")
+    assert len(studio.sessions) == 4 and sid in studio.sessions
+    again = client.get(f"/api/sessions/{sid}")
+    assert again.status_code == 200
+    assert torch.equal(studio.sessions[sid].codes.z, z)
+    assert np.array_equal(studio.sessions[sid].codes.label[0, 0].numpy(), sky_grass())
+    studio.close()
+
+
+def test_a_full_studio_refuses_new_sessions_until_one_has_been_idle():
+    from smis.studio.session import SESSION_IDLE_S
+
+    studio, client = served(max_sessions=2)
+    now = [1000.0]
+    studio.clock = lambda: now[0]
+    a, b = (client.post("/api/sessions", json={}).json()["state"]["session"] for _ in range(2))
+    for sid in (a, b):
+        assert client.post(f"/api/sessions/{sid}/shuffle", json={"seed": 3}).status_code == 200     # in use
+    json_error(client.post("/api/sessions", json={}), 429,
+               r"the studio is full: 2 sessions are open and in use \(the limit is --max-sessions 2\).*"
+               rf"only after {SESSION_IDLE_S / 60:g} minutes unused.*try again in about 10 minutes")
+    assert sorted(studio.sessions) == sorted([a, b])
+    now[0] += SESSION_IDLE_S / 2
+    assert client.get(f"/api/sessions/{b}").status_code == 200                # b used again, a still not
+    now[0] += SESSION_IDLE_S / 2
+    c = client.post("/api/sessions", json={})
+    assert c.status_code == 200, c.text                                       # a has been idle long enough
+    json_error(client.get(f"/api/sessions/{a}"), 404, "expired")
+    assert client.get(f"/api/sessions/{b}").status_code == 200
+    studio.close()
+
+
+def test_one_address_opens_a_bounded_number_of_sessions_a_minute():
+    from smis.studio.app import create_app as create
+
+    studio = make_studio(max_sessions=8)
+    app = create(studio, sessions_per_minute=3)
+    now = [50.0]
+    app.state.session_rate.clock = lambda: now[0]
+    first, second = (TestClient(app, client=(f"10.0.0.{i}", 5000)) for i in (1, 2))
+    assert [first.post("/api/sessions", json={}).status_code for _ in range(3)] == [200] * 3
+    json_error(first.post("/api/sessions", json={}), 429, r"from 10\.0\.0\.1: at most 3 a minute.*in 60 s")
+    assert second.post("/api/sessions", json={}).status_code == 200           # another address: its own count
+    now[0] += 60
+    assert first.post("/api/sessions", json={}).status_code == 200
+    studio.close()
+
+
+def test_the_max_sessions_help_says_what_happens_when_all_are_in_use(capsys):
+    from smis.studio import cli
+    from smis.studio.app import SESSIONS_PER_MINUTE
+    from smis.studio.session import SESSION_IDLE_S
+
+    with pytest.raises(SystemExit):
+        cli.parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "A page in use is never closed for a new one" in text and "(HTTP 429)" in text
+    assert f"unused for {SESSION_IDLE_S / 60:g} minutes" in text
+    assert f"one address may open {SESSIONS_PER_MINUTE} sessions a minute" in text
+
+
+# --- a client that goes away mid-upload ------------------------------------------------------------
+@pytest.mark.parametrize("method, route, content_type", [
+    ("PUT", "/api/sessions/{sid}/label/ids", "application/octet-stream"),
+    ("POST", "/api/sessions/{sid}/label", "multipart/form-data; boundary=x"),
+])
+def test_a_client_that_disconnects_mid_upload_is_one_quiet_log_line(method, route, content_type, caplog):
+    import asyncio
+
+    studio = make_studio()
+    app = create_app(studio)
+    sid = TestClient(app).post("/api/sessions", json={}).json()["state"]["session"]
+    z = studio.sessions[sid].codes.z.clone()
+    path = route.format(sid=sid)
+    part = b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n' + b"\0" * 1000
+    incoming = [{"type": "http.request", "body": part, "more_body": True}, {"type": "http.disconnect"}]
+    sent = []
+
+    async def receive():
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"testserver"), (b"content-type", content_type.encode()),
+                         (b"content-length", str(H * W).encode())],
+             "client": ("127.0.0.1", 50000), "server": ("testserver", 80)}
+    caplog.set_level("INFO")
+    asyncio.run(app(scope, receive, send))                # an exception here: uvicorn's "Exception in ASGI"
+    lines = [r for r in caplog.records if r.levelname in ("WARNING", "ERROR", "CRITICAL")]
+    assert [r.getMessage() for r in lines] == \
+        [f"studio: the client disconnected during {method} {route} before sending all of it; nothing changed"]
+    assert lines[0].exc_info is None and lines[0].name == "smis.studio"
+    assert sent[0]["status"] == 400
+    assert torch.equal(studio.sessions[sid].codes.z, z)
+    studio.close()

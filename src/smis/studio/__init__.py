@@ -14,8 +14,9 @@ from .uploads import Limits, StudioError
 __all__ = ["Limits", "Studio", "StudioError", "create_app"]
 
 
-def create_app(studio: Studio, allowed_hosts=None):
-    """The FastAPI app for a Studio (see app.py); imported lazily so `smis.studio` loads without FastAPI."""
+def create_app(studio: Studio, allowed_hosts=None, **options):
+    """The FastAPI app for a Studio (see app.py for `options`); imported lazily so `smis.studio`
+    loads without FastAPI."""
     from .app import create_app as create
 
-    return create(studio, allowed_hosts)
+    return create(studio, allowed_hosts, **options)

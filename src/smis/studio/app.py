@@ -22,6 +22,17 @@ only calls `smis.Synthesizer`. JSON in, JSON out (images as PNG data URLs); erro
     POST /api/sessions/{sid}/reference            multipart photo + label: the reference look
     POST /api/sessions/{sid}/reference/example    {"index": i}: an example scene as the reference
     GET  /api/examples/{i}/label.png, /photo.png  the example scenes (thumbnails)
+
+Only the studio's own page may change anything: a request that changes state (POST, PUT, PATCH,
+DELETE) or names a session (/api/sessions/...) is refused (403) when its Origin, or without one
+its Sec-Fetch-Site, or without both its Referer, says it comes from a page of another origin
+than the one the studio is served at (scheme://Host, the Host header that TrustedHostMiddleware
+checks against DNS rebinding); requests with none of the three (curl, scripts) pass. A JSON body
+needs Content-Type: application/json, an upload multipart/form-data, the canvas's ids
+application/octet-stream or none (415 otherwise), so no cross-site form or text/plain "simple
+request" reaches a handler. One client address may open SESSIONS_PER_MINUTE sessions a minute
+(429 beyond); a full session table refuses new sessions rather than closing one in use
+(session.py). A client that disconnects mid-upload is one log line, not a traceback.
 """
 
 from __future__ import annotations
@@ -31,16 +42,20 @@ import logging
 import socket
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+from fastapi import Depends, FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import ClientDisconnect
 
 from .session import MAX_SEED, Studio
 from .uploads import StudioError
@@ -50,6 +65,9 @@ LOCAL_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
 CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
        "form-action 'none'")
+SESSIONS_PER_MINUTE = 30      # new sessions one client address may open in any 60 seconds
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+JSON_TYPE, UPLOAD_TYPE, RAW_TYPE = "application/json", "multipart/form-data", "application/octet-stream"
 log = logging.getLogger("smis.studio")
 Upload = Annotated[UploadFile, File()]
 
@@ -124,12 +142,150 @@ class Guard:
         await self.app(scope, limited_receive, send_with_headers)
 
 
-def create_app(studio: Studio, allowed_hosts: list[str] | None = None) -> FastAPI:
+Origin = tuple[str, str, int]                 # scheme, host (lower case), port
+
+
+def origin_of(url: str) -> Origin | None:
+    """scheme://host:port of a URL (default ports filled in); None when it has none ("null")."""
+    try:
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return None
+        return parts.scheme, parts.hostname.lower(), parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:                                      # a port that is not a number
+        return None
+
+
+def show_origin(origin: Origin) -> str:
+    scheme, host, port = origin
+    return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def own_origin(scope) -> Origin | None:
+    """The origin this request was sent to: its scheme and Host header (which TrustedHostMiddleware
+    has checked when the server binds a loopback address), else the server's address."""
+    scheme = scope.get("scheme", "http")
+    host = Headers(scope=scope).get("host")
+    if host:
+        return origin_of(f"{scheme}://{host}")
+    server = scope.get("server")
+    return (scheme, str(server[0]).lower(), int(server[1])) if server else None
+
+
+def foreign_page(scope) -> str | None:
+    """Why this request comes from a page of another origin, or None: Origin when the browser sent
+    one, else Sec-Fetch-Site, else Referer; a request with none of them (curl, a script) passes."""
+    headers = Headers(scope=scope)
+    own = own_origin(scope)
+    where = show_origin(own) if own else "this server"
+    origin = headers.get("origin")
+    if origin is not None:
+        return None if own is not None and origin_of(origin) == own else \
+            f"the request comes from a page at {origin[:100]!r}, not from the studio's own page ({where})"
+    site = headers.get("sec-fetch-site")
+    if site is not None:
+        return None if site.lower() in ("same-origin", "none") else \
+            f"the request comes from another web site (Sec-Fetch-Site: {site[:40]}), not from the studio's " \
+            "own page"
+    referer = headers.get("referer")
+    if referer is not None:
+        theirs = origin_of(referer)
+        if own is None or theirs != own:
+            page = show_origin(theirs) if theirs else repr(referer[:100])
+            return f"the request comes from a page at {page} (Referer), not from the studio's own page " \
+                   f"({where})"
+    return None
+
+
+class SameOrigin:
+    """Pure ASGI middleware: refuses (403) a request that changes state (POST, PUT, PATCH, DELETE)
+    or names a session (/api/sessions...) when it comes from a page of another origin (see
+    foreign_page), before its body is read: another web site open in the same browser cannot
+    create, edit or evict sessions."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and (scope["method"] in UNSAFE_METHODS
+                                        or scope["path"].startswith("/api/sessions")):
+            why = foreign_page(scope)
+            if why is not None:
+                log.warning("studio: refused %s %s: %s", scope["method"], scope["path"][:80], why)
+                answer = JSONResponse({"error": f"refused: {why}", "field": None}, 403)
+                return await answer(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
+class SessionRate:
+    """At most `per_minute` new sessions per client address in any 60 seconds (429 beyond)."""
+
+    def __init__(self, per_minute: int = SESSIONS_PER_MINUTE, clock=time.monotonic):
+        self.per_minute, self.clock = per_minute, clock
+        self.recent: dict[str, deque[float]] = {}
+        self.lock = threading.Lock()
+
+    def admit(self, client: str) -> None:
+        with self.lock:
+            now = self.clock()
+            for key in list(self.recent):                           # forget what is over a minute old
+                times = self.recent[key]
+                while times and now - times[0] >= 60:
+                    times.popleft()
+                if not times:
+                    del self.recent[key]
+            times = self.recent.setdefault(client, deque())
+            if len(times) >= self.per_minute:
+                wait = max(1, round(60 - (now - times[0])))
+                raise StudioError(f"too many new sessions from {client}: at most {self.per_minute} a minute; "
+                                  f"use a studio page that is already open, or try again in {wait} s", 429,
+                                  "session")
+            times.append(now)
+
+
+def media_type(request: Request) -> str | None:
+    value = request.headers.get("content-type")
+    return None if value is None else value.split(";", 1)[0].strip().lower()
+
+
+def has_body(request: Request) -> bool:
+    length = request.headers.get("content-length", "0")
+    return "transfer-encoding" in request.headers or (length.isdigit() and int(length) > 0)
+
+
+def body_type(expected: str):
+    """A route dependency: the request body must be of the `expected` media type (415 otherwise). A
+    request with no body may come without a Content-Type (an optional JSON body takes its
+    defaults; a missing one is a 422), and raw bytes may too."""
+    what = {JSON_TYPE: "a JSON body", RAW_TYPE: "raw bytes",
+            UPLOAD_TYPE: "a file upload (a multipart form)"}[expected]
+
+    async def check(request: Request) -> None:
+        got = media_type(request)
+        if got is None:                     # raw bytes, or no body at all (the handler says what is missing)
+            ok = expected == RAW_TYPE or not has_body(request)
+        else:
+            ok = got == expected
+        if not ok:
+            given = f"Content-Type: {got[:60]}" if got is not None else "no Content-Type"
+            raise StudioError(f"this request takes {what} with Content-Type: {expected}; got {given}", 415)
+
+    return Depends(check)
+
+
+JSON, UPLOAD, RAW = body_type(JSON_TYPE), body_type(UPLOAD_TYPE), body_type(RAW_TYPE)
+
+
+def create_app(studio: Studio, allowed_hosts: list[str] | None = None,
+               sessions_per_minute: int = SESSIONS_PER_MINUTE) -> FastAPI:
     """The app for one Studio. allowed_hosts: the Host headers accepted (None: any; the command
-    line passes the loopback names when it binds 127.0.0.1, against DNS rebinding)."""
+    line passes the loopback names when it binds 127.0.0.1, against DNS rebinding);
+    sessions_per_minute: new sessions one client address may open a minute."""
     app = FastAPI(title="smis studio", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.studio = studio
+    app.state.session_rate = rate = SessionRate(sessions_per_minute)
     limit = studio.limits.max_bytes
+    app.add_middleware(SameOrigin)                  # inside TrustedHost: the Host it compares is checked
     if allowed_hosts:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
     app.add_middleware(Guard, max_bytes=2 * limit + 64 * 1024)          # two files (reference) + form
@@ -148,8 +304,20 @@ def create_app(studio: Studio, allowed_hosts: list[str] | None = None) -> FastAP
         message = f"{where}: {first.get('msg', 'invalid request')}" if where else first.get("msg", "invalid")
         return JSONResponse({"error": message, "field": None}, 422)
 
+    def client_gone(request: Request) -> Response:
+        route = getattr(request.scope.get("route"), "path", request.url.path)
+        log.warning("studio: the client disconnected during %s %s before sending all of it; nothing changed",
+                    request.method, route)
+        return Response(status_code=400)                            # nobody is there to read it
+
+    @app.exception_handler(ClientDisconnect)
+    async def disconnected(request: Request, e: ClientDisconnect):
+        return client_gone(request)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, e: StarletteHTTPException):
+        if isinstance(e.__cause__, ClientDisconnect):                # FastAPI's "error parsing the body"
+            return client_gone(request)
         return JSONResponse({"error": str(e.detail), "field": None}, e.status_code, headers=e.headers)
 
     async def call(fn, *args, **kwargs):
@@ -191,26 +359,27 @@ def create_app(studio: Studio, allowed_hosts: list[str] | None = None) -> FastAP
         return png(await call(studio.example_png, index, kind))
 
     # --- sessions ---------------------------------------------------------------------------
-    @app.post("/api/sessions")
-    async def new_session(body: NewSession | None = None):
+    @app.post("/api/sessions", dependencies=[JSON])
+    async def new_session(request: Request, body: NewSession | None = None):
         body = body or NewSession()
+        rate.admit(request.client.host if request.client else "an unknown address")
         return await call(studio.new_session, body.example, body.seed)
 
     @app.get("/api/sessions/{sid}")
     async def state(sid: str):
         return await call(studio.state, sid)
 
-    @app.put("/api/sessions/{sid}/label/ids")
+    @app.put("/api/sessions/{sid}/label/ids", dependencies=[RAW])
     async def label_ids(sid: str, request: Request):
         data = await request.body()
         return await call(studio.set_label_ids, sid, data)
 
-    @app.post("/api/sessions/{sid}/label")
+    @app.post("/api/sessions/{sid}/label", dependencies=[UPLOAD])
     async def label_file(sid: str, file: Upload):
         data = await upload(file, "label")
         return await call(studio.set_label_file, sid, data, file.filename or "label map")
 
-    @app.post("/api/sessions/{sid}/example")
+    @app.post("/api/sessions/{sid}/example", dependencies=[JSON])
     async def example(sid: str, body: Index):
         return await call(studio.load_example, sid, body.index)
 
@@ -229,43 +398,43 @@ def create_app(studio: Studio, allowed_hosts: list[str] | None = None) -> FastAP
         return Response(data, media_type="application/octet-stream",
                         headers={"content-disposition": 'attachment; filename="studio.codes"'})
 
-    @app.post("/api/sessions/{sid}/codes")
+    @app.post("/api/sessions/{sid}/codes", dependencies=[UPLOAD])
     async def load_codes(sid: str, file: Upload):
         data = await upload(file, "codes")
         return await call(studio.load_codes, sid, data)
 
     # --- looks ------------------------------------------------------------------------------
-    @app.post("/api/sessions/{sid}/classes/{c}/look")
+    @app.post("/api/sessions/{sid}/classes/{c}/look", dependencies=[JSON])
     async def look(sid: str, c: int, body: Seed | None = None):
         return await call(studio.new_look, sid, c, (body or Seed()).seed)
 
-    @app.post("/api/sessions/{sid}/classes/{c}/lock")
+    @app.post("/api/sessions/{sid}/classes/{c}/lock", dependencies=[JSON])
     async def lock(sid: str, c: int, body: Lock):
         return await call(studio.set_lock, sid, c, body.locked)
 
-    @app.post("/api/sessions/{sid}/classes/{c}/morph")
+    @app.post("/api/sessions/{sid}/classes/{c}/morph", dependencies=[JSON])
     async def morph(sid: str, c: int, body: Morph):
         return await call(studio.morph, sid, c, body.t)
 
-    @app.post("/api/sessions/{sid}/classes/{c}/take-look")
+    @app.post("/api/sessions/{sid}/classes/{c}/take-look", dependencies=[JSON])    # no body
     async def take_look(sid: str, c: int):
         return await call(studio.take_look, sid, c)
 
-    @app.post("/api/sessions/{sid}/shuffle")
+    @app.post("/api/sessions/{sid}/shuffle", dependencies=[JSON])
     async def shuffle(sid: str, body: Seed | None = None):
         return await call(studio.shuffle, sid, (body or Seed()).seed)
 
-    @app.post("/api/sessions/{sid}/region")
+    @app.post("/api/sessions/{sid}/region", dependencies=[JSON])
     async def region(sid: str, body: Region):
         return await call(studio.redraw_region, sid, body.x, body.y, body.radius, body.seed)
 
-    @app.post("/api/sessions/{sid}/reference")
+    @app.post("/api/sessions/{sid}/reference", dependencies=[UPLOAD])
     async def reference(sid: str, photo: Upload, label: Upload):
         photo_data = await upload(photo, "reference-photo")
         label_data = await upload(label, "reference-label")
         return await call(studio.set_reference, sid, photo_data, label_data, photo.filename or "your photo")
 
-    @app.post("/api/sessions/{sid}/reference/example")
+    @app.post("/api/sessions/{sid}/reference/example", dependencies=[JSON])
     async def reference_example(sid: str, body: Index):
         return await call(studio.reference_example, sid, body.index)
 

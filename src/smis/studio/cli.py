@@ -6,7 +6,8 @@
 
 With no --model it serves the shipped synthetic model (`smis.load_pretrained("synthetic")`); the
 demo's own model is --model results/demo/training/model.pt.
-The server binds 127.0.0.1 (this machine only) unless --host says otherwise.
+The server binds 127.0.0.1 (this machine only) unless --host says otherwise, and answers only its
+own page: a request from a page on another web site is refused (403).
 """
 
 from __future__ import annotations
@@ -21,15 +22,17 @@ class ModelError(Exception):
     pass
 
 
-def load_synthesizer(model: str | None, device: str = "auto", dataset: str | None = None):
+def load_synthesizer(model: str | None, device: str = "auto", dataset: str | None = None,
+                     prior: str = "auto"):
     """-> (Synthesizer, a description for the page). model: None (the shipped synthetic model), a
-    shipped model's name, a model file, or the authors' folder (with dataset)."""
+    shipped model's name, a model file, or the authors' folder (with dataset); prior: where new
+    looks come from (smis.Synthesizer)."""
     import smis
     from smis.hub import describe_model
 
     model = model or "synthetic"
     try:
-        synth = smis.Synthesizer.load(model, device=device, dataset=dataset)
+        synth = smis.Synthesizer.load(model, device=device, dataset=dataset, prior=prior)
     except FileNotFoundError as e:
         raise ModelError(str(e)) from None
     return synth, describe_model(model)
@@ -45,11 +48,18 @@ def parse_args(argv=None):
                    help="for the authors' folder: deepfashion, cityscapes or ade20k")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--prior", default="auto", choices=("auto", "fitted", "normal"),
+                   help="where New look draws from: auto (the model's fitted appearance prior when it has "
+                        "one, else N(0, I)), fitted, normal (N(0, I), the authors')")
     p.add_argument("--port", type=int, default=8765, help="port (0: a free one); default 8765")
     p.add_argument("--device", default="auto", help="auto (CUDA when there is one), cpu, cuda, cuda:1 ...")
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=None,
                    help="label-map size, multiples of 64 (default: the model's native size)")
-    p.add_argument("--max-sessions", type=int, default=32, help="sessions kept (the oldest is evicted)")
+    p.add_argument("--max-sessions", type=int, default=32,
+                   help="sessions (open pages) kept at once; default 32. A page in use is never closed for a "
+                        "new one: when all are in use, a new page is refused (HTTP 429) until one has been "
+                        "unused for 10 minutes (one never used after it opened may go at once); one address "
+                        "may open 30 sessions a minute")
     p.add_argument("--max-upload-mb", type=float, default=8.0, help="largest uploaded file, MiB")
     p.add_argument("--max-pixels", type=int, default=4096 * 4096, help="largest uploaded image, pixels")
     p.add_argument("--threads", type=int, default=None,
@@ -83,7 +93,7 @@ def build(args):
         import torch
 
         torch.set_num_threads(args.threads)
-    synth, description = load_synthesizer(args.model, args.device, args.dataset)
+    synth, description = load_synthesizer(args.model, args.device, args.dataset, args.prior)
     limits = Limits(max_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
                     max_sessions=args.max_sessions)
     size = tuple(args.size) if args.size else None

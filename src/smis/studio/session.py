@@ -2,9 +2,12 @@
 reference look) and every edit, as calls on one `smis.Synthesizer`. No HTTP here: `app.py` is the
 web layer and only calls `Studio`'s methods, which take bytes and plain values and return dicts.
 
-Every model call runs under one lock (one device, one request at a time); sessions live in an LRU
-of bounded size (the oldest is evicted); uploads are checked for size in bytes and pixels before
-they are decoded. Nothing a client sends is ever used as a file path.
+Every model call runs under one lock (one device, one request at a time); sessions live in a table
+of bounded size (Limits.max_sessions). A session in use is never closed to make room for another:
+when the table is full, a new session takes the place of one that nobody has used since it opened
+or that has been idle for SESSION_IDLE_S (10 minutes), least recently used first, and is refused
+(429) when there is none. Uploads are checked for size in bytes and pixels before they are
+decoded. Nothing a client sends is ever used as a file path.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import base64
 import secrets
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,6 +32,9 @@ from .examples import ExampleScenes
 from .uploads import Limits, StudioError, data_url, open_upload, png_bytes, too_big
 
 MAX_SEED = 2**31 - 1
+SESSION_IDLE_S = 600.0      # a session unused this long may be closed to make room for a new one
+
+
 @dataclass
 class Session:
     id: str
@@ -41,16 +48,21 @@ class Session:
     reference_present: set[int] = field(default_factory=set)
     reference_picture: str = ""                     # a data URL of the reference photo, for the page
     image_png: bytes = b""
+    last_used: float = 0.0                          # Studio.clock() of its creation or last request
+    used: bool = False                              # a request named it after it was created
 
 
 class Studio:
     """One model, many sessions. synth: the Synthesizer; size: (H, W) of the label maps (default:
     the model's native size); limits: see Limits; example_seed: which synthetic scenes the examples
-    are."""
+    are; idle_s: how long a session must go unused before a new session may take its place (one
+    never used after it opened may go at once: it holds no work)."""
 
     def __init__(self, synth: Synthesizer, size: tuple[int, int] | None = None, limits: Limits | None = None,
-                 example_seed: int = 0, description: str = ""):
+                 example_seed: int = 0, description: str = "", idle_s: float = SESSION_IDLE_S):
         self.synth, self.limits, self.description = synth, limits or Limits(), description
+        self.idle_s = float(idle_s)
+        self.clock = time.monotonic                 # seconds; tests may replace it
         size = size or synth.default_size()
         if size is None:
             raise ValueError("the model has no dataset spec with a native size: pass size=(H, W)")
@@ -105,25 +117,47 @@ class Studio:
 
     # --- sessions ---------------------------------------------------------------------------
     def new_session(self, example: int | None = 0, seed: int = 0) -> dict:
+        """A new session. When the table is full, it takes the place of the least recently used
+        session that was never used after it opened or has been idle for idle_s; with none, a 429
+        (a session in use is never closed for a new one)."""
         seed = self._seed(seed, "seed")
         label = self.example(example)[0] if example is not None else \
             torch.zeros(1, 1, *self.size, dtype=torch.int64)
         with self.lock:
+            self._make_room()                                        # before any model work
             result = self.synth.sample(label, [seed], size=self.size)
             sid = secrets.token_urlsafe(16)
-            s = Session(sid, result.codes[0], [seed] * self.num_classes)
+            s = Session(sid, result.codes[0], [seed] * self.num_classes, last_used=self.clock())
             self.sessions[sid] = s
-            while len(self.sessions) > self.limits.max_sessions:
-                self.sessions.popitem(last=False)                    # evict the least recently used
             return self._answer(s, result.images[0], with_label=True)
+
+    def _make_room(self) -> None:
+        """Room for one more session: close one that holds no work or has been idle for idle_s,
+        or refuse (429)."""
+        with self.lock:
+            if len(self.sessions) < self.limits.max_sessions:
+                return
+            now = self.clock()
+            for sid, s in self.sessions.items():                     # least recently used first
+                if not s.used or now - s.last_used >= self.idle_s:
+                    del self.sessions[sid]
+                    return
+            oldest = next(iter(self.sessions.values()))
+            wait = max(1, round((self.idle_s - (now - oldest.last_used)) / 60))
+            n, idle = self.limits.max_sessions, f"{self.idle_s / 60:g}"
+            raise StudioError(f"the studio is full: {n} sessions are open and in use (the limit is "
+                              f"--max-sessions {n}), and one is closed for a new page only after {idle} "
+                              f"minutes unused; close a studio page you no longer need, or try again in "
+                              f"about {wait} minute{'s' if wait != 1 else ''}", 429, "session")
 
     def session(self, sid: str) -> Session:
         with self.lock:
             s = self.sessions.get(sid) if isinstance(sid, str) else None
             if s is None:
-                raise StudioError("this session has expired (too many pages open, or the server restarted): "
-                                  "reload the page", 404, "session")
+                raise StudioError("this session has expired (unused while other pages needed its place, or "
+                                  "the server restarted): reload the page", 404, "session")
             self.sessions.move_to_end(sid)
+            s.used, s.last_used = True, self.clock()
             return s
 
     def state(self, sid: str) -> dict:

@@ -26,7 +26,7 @@ class StudioError(Exception):
 class Limits:
     max_bytes: int = 8 * 2**20          # one uploaded file
     max_pixels: int = 4096 * 4096       # one uploaded image, checked before decoding
-    max_sessions: int = 32              # the oldest session is evicted beyond this
+    max_sessions: int = 32              # beyond this, an unused or idle session makes room (else 429)
     examples: int = 6                   # built-in example scenes
 
 
