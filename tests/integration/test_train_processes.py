@@ -83,3 +83,20 @@ def test_command_line_errors_are_clear_and_name_the_run_folder(tmp_path):
     unknown = smis_train("dataset=cityscape", cwd=tmp_path)
     assert unknown.returncode != 0
     assert "Could not find 'dataset/cityscape'" in unknown.stderr and "cityscapes" in unknown.stderr
+
+
+def test_two_seeded_cpu_runs_in_separate_processes_give_identical_weights(tmp_path):
+    """trainer.deterministic=null is true on a CPU: without it some multi-threaded CPU kernels sum
+    in a different order in each process: one step of batch 8 left 64 tensors different."""
+    runs = []
+    for name in ("a", "b"):
+        command = [sys.executable, "-m", "smis.train", "experiment=demo", *SYNTHETIC, "dataset.batch_size=8",
+                   "optim.constant_epochs=1", "optim.decay_epochs=0", "logger=none",
+                   f"hydra.run.dir={tmp_path / name}", f"paths.log_dir={tmp_path / 'logs'}"]
+        runs.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    for run in runs:
+        out, _ = run.communicate(timeout=300)
+        assert run.returncode == 0, out[-2000:]
+    a, b = (torch.load(tmp_path / n / "model.pt", weights_only=True)["state_dict"] for n in "ab")
+    differ = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not differ, f"{len(differ)} tensors differ, e.g. {differ[:3]}"

@@ -3,58 +3,39 @@ network preset against the data, enough data for one batch, an image size GroupD
 
 from __future__ import annotations
 
+import dataclasses
+
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ..networks import GroupDNetConfig, check_image_size
+from .options import GROUPS, ConfigError, RunOptions, is_int
 
 PRECISIONS = {"32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true"}
 
 
-class ConfigError(ValueError):
-    """A config value that cannot work: raised before any training starts."""
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-# option: (what it must be, the test); options a config does not have are not checked
-NUMERIC_OPTIONS = {
-    "seed": ("an integer", _is_int),
-    "dataset.batch_size": ("a positive integer", lambda v: _is_int(v) and v > 0),
-    "dataset.num_workers": ("auto or an integer >= 0", lambda v: v == "auto" or _is_int(v) and v >= 0),
-    "optim.lr_g": ("a number > 0", lambda v: _is_number(v) and v > 0),
-    "optim.lr_d": ("a number > 0", lambda v: _is_number(v) and v > 0),
-    "optim.beta1": ("a number in [0, 1)", lambda v: _is_number(v) and 0 <= v < 1),
-    "optim.beta2": ("a number in [0, 1)", lambda v: _is_number(v) and 0 <= v < 1),
-    "optim.constant_epochs": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
-    "optim.decay_epochs": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
-    **{f"loss.{k}": ("a number >= 0", lambda v: _is_number(v) and v >= 0)
-       for k in ("gan", "feat", "vgg", "kld", "l1", "isolation", "flipped_codes")},
-    "loss.kld_reduction": ("sum or image_mean", lambda v: v in ("sum", "image_mean")),
-    **{f"loss.{k}_fraction": ("a number in [0, 1]", lambda v: _is_number(v) and 0 <= v <= 1)
-       for k in ("isolation", "flipped_codes")},
-    "loss.isolation_band": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
-    "encoder_init.head_gain": ("a number > 0 or null", lambda v: v is None or _is_number(v) and v > 0),
-    "encoder_init.logvar_bias": ("a number or null", lambda v: v is None or _is_number(v)),
-    "channels_last": ("true or false", lambda v: isinstance(v, bool)),
-    "trainer.max_steps": ("an integer (-1: no limit)", lambda v: _is_int(v) and v >= -1),
+# options owned by other classes (the data modules, Lightning's Trainer) that a config sets:
+# option: (what it must be, the test); options a config does not have are not checked. smis's own
+# options are typed in options.py.
+OTHER_OPTIONS = {
+    "dataset.batch_size": ("a positive integer", lambda v: is_int(v) and v > 0),
+    "dataset.num_workers": ("auto or an integer >= 0", lambda v: v == "auto" or is_int(v) and v >= 0),
+    "trainer.max_steps": ("an integer (-1: no limit)", lambda v: is_int(v) and v >= -1),
     "trainer.max_epochs": ("an integer (-1: no limit) or null",
-                           lambda v: v is None or _is_int(v) and v >= -1),
-    "ema_decay": ("a number in (0, 1) or null", lambda v: v is None or _is_number(v) and 0 < v < 1),
-    "ema_warmup": ("true or false", lambda v: isinstance(v, bool)),
+                           lambda v: v is None or is_int(v) and v >= -1),
 }
 
 
 def check_config(cfg: DictConfig) -> None:
-    """Types and ranges of the numeric and named options, the precision: a ConfigError naming the option."""
+    """Types and ranges of every option, the precision: a ConfigError naming the option."""
+    for group, options in GROUPS.items():
+        if group in cfg:
+            options.parse(OmegaConf.to_container(cfg[group], resolve=True) if cfg[group] is not None
+                          else None, group)
+    run = {f.name: cfg[f.name] for f in dataclasses.fields(RunOptions) if f.name in cfg}
+    RunOptions.parse(run, "")
     missing = object()
-    for key, (expected, valid) in NUMERIC_OPTIONS.items():
+    for key, (expected, valid) in OTHER_OPTIONS.items():
         value = OmegaConf.select(cfg, key, default=missing)
         if value is not missing and not valid(value):
             raise ConfigError(f"{key}={value!r}: expected {expected}")

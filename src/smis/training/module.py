@@ -28,6 +28,7 @@ from ..losses import (
 from ..networks import GroupDNet, GroupDNetConfig
 from ..networks.reference import use_authors_paths
 from .figures import validation_figures
+from .options import EncoderInit, LossOptions, OptimOptions
 from .schedule import ConstantThenLinear
 
 
@@ -104,9 +105,14 @@ class GroupDNetModule(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
+        # typed views of the option groups (options.py: types, ranges and defaults; a checkpoint
+        # from before an option existed gets its default)
+        self.loss_options = LossOptions.parse(loss, "loss")
+        self.optim_options = OptimOptions.parse(optim, "optim")
         self.net = GroupDNet(GroupDNetConfig.from_dict(model))
-        init_encoder_heads(self.net.encoder, **(encoder_init or {}))
-        self.vgg = VGGLoss(loss["vgg_weights"]) if loss["vgg"] > 0 else None
+        init = EncoderInit.parse(encoder_init, "encoder_init")
+        init_encoder_heads(self.net.encoder, init.head_gain, init.logvar_bias)
+        self.vgg = VGGLoss(self.loss_options.vgg_weights) if self.loss_options.vgg > 0 else None
         if self.vgg is not None:
             self.vgg.requires_grad_(False)
         self.generator_ema = None
@@ -143,7 +149,7 @@ class GroupDNetModule(pl.LightningModule):
         """With probability loss.isolation_fraction: per image, one present class c (uniformly)
         gets a fresh prior code and the batch is decoded again -> (redrawn images, c per image);
         else None."""
-        g = self.extra_stream(noise, 1, self.hparams.loss.get("isolation_fraction", 1.0))
+        g = self.extra_stream(noise, 1, self.loss_options.isolation_fraction)
         if g is None:
             return None
         B, C, L = z.shape[0], self.net.config.num_classes, self.net.config.latent_per_class
@@ -160,7 +166,7 @@ class GroupDNetModule(pl.LightningModule):
         decoded images; else None. Every class keeps its look but its code now comes from
         other places, so the code must carry the look wherever the class lies, as transfer
         between images needs."""
-        g = self.extra_stream(noise, 2, self.hparams.loss.get("flipped_codes_fraction", 1.0))
+        g = self.extra_stream(noise, 2, self.loss_options.flipped_codes_fraction)
         if g is None:
             return None
         dims = [(3,), (2,), (2, 3)][int(torch.randint(3, (), generator=g, device=image.device))]
@@ -225,26 +231,26 @@ class GroupDNetModule(pl.LightningModule):
     # --- training ----------------------------------------------------------------------------
     def generator_losses(self, image, label, instance, noise) -> tuple[dict, torch.Tensor, tuple]:
         """G + E losses (weighted). -> terms, the fake, the encoder's (mu, logvar)."""
-        w, fp = self.hparams.loss, full_precision          # fp: the terms never in half precision
+        w, fp = self.loss_options, full_precision          # fp: the terms never in half precision
         fake, mu, logvar, z = self.generate(image, label, instance, noise)
         fake_feats, real_feats = self.discriminate_for_generator(label, instance, fake, image)
-        terms = {"gan": w["gan"] * generator_adv_loss(fake_feats),
-                 "feat": w["feat"] * feature_matching_loss(fake_feats, real_feats),
-                 "kld": w["kld"] * kl_divergence(fp(mu), fp(logvar), w.get("kld_reduction", "sum"))}
+        terms = {"gan": w.gan * generator_adv_loss(fake_feats),
+                 "feat": w.feat * feature_matching_loss(fake_feats, real_feats),
+                 "kld": w.kld * kl_divergence(fp(mu), fp(logvar), w.kld_reduction)}
         if self.vgg is not None:
-            terms["vgg"] = w["vgg"] * self.vgg(fp(fake), fp(image))
+            terms["vgg"] = w.vgg * self.vgg(fp(fake), fp(image))
         # additions to the authors' losses (weight 0 in their presets), for training without VGG
-        if w.get("l1", 0) > 0:
-            terms["l1"] = w["l1"] * F.l1_loss(fp(fake), fp(image))
-        if w.get("isolation", 0) > 0:
+        if w.l1 > 0:
+            terms["l1"] = w.l1 * F.l1_loss(fp(fake), fp(image))
+        if w.isolation > 0:
             redrawn = self.redraw_one_class(label, instance, z, noise)
             if redrawn is not None:
-                terms["isolation"] = w["isolation"] * isolation_loss(
-                    fp(redrawn[0]), fp(fake), label, redrawn[1], w.get("isolation_band", 4))
-        if w.get("flipped_codes", 0) > 0:
+                terms["isolation"] = w.isolation * isolation_loss(
+                    fp(redrawn[0]), fp(fake), label, redrawn[1], w.isolation_band)
+        if w.flipped_codes > 0:
             decoded = self.decode_from_flipped(image, label, instance, noise)
             if decoded is not None:
-                terms["flipped_codes"] = w["flipped_codes"] * F.l1_loss(fp(decoded), fp(image))
+                terms["flipped_codes"] = w.flipped_codes * F.l1_loss(fp(decoded), fp(image))
         return terms, fake, (mu, logvar)
 
     def discriminator_losses(self, image, label, instance, fake) -> tuple[dict, list, list]:
@@ -274,7 +280,7 @@ class GroupDNetModule(pl.LightningModule):
         """One D update, on a fresh fake from the updated G made without gradient (the authors'
         order), or on the G step's `fake` with optim.d_reuses_fake. -> terms, fake and real features."""
         with frozen(self.net.generator, self.net.encoder):
-            if not self.hparams.optim.get("d_reuses_fake", False):
+            if not self.optim_options.d_reuses_fake:
                 with torch.no_grad():
                     fake = self.generate(image, label, instance, noise)[0]
             terms, fake_feats, real_feats = self.discriminator_losses(image, label, instance, fake)
@@ -312,7 +318,7 @@ class GroupDNetModule(pl.LightningModule):
         if self.generator_ema is None:
             return
         decay = self.hparams.ema_decay
-        if self.hparams.get("ema_warmup", False):
+        if self.hparams.get("ema_warmup", False):      # False in checkpoints from before the option
             updates = self.global_step // 2          # G steps before this one (two optimiser steps a batch)
             decay = min(decay, (1 + updates) / (10 + updates))
         for e, p in zip(self.generator_ema.parameters(), self.net.generator.parameters()):
@@ -323,18 +329,17 @@ class GroupDNetModule(pl.LightningModule):
     def on_train_epoch_start(self) -> None:
         """Set this epoch's learning rates from the epoch number alone: nothing to step, so a
         resumed run cannot be an epoch off."""
-        o = self.hparams.optim
-        factor = ConstantThenLinear(o["constant_epochs"], o["decay_epochs"])(self.current_epoch)
-        for opt, base in zip(self.optimizers(), (o["lr_g"], o["lr_d"])):
+        o = self.optim_options
+        factor = ConstantThenLinear(o.constant_epochs, o.decay_epochs)(self.current_epoch)
+        for opt, base in zip(self.optimizers(), (o.lr_g, o.lr_d)):
             for group in opt.param_groups:
                 group["lr"] = base * factor
 
     def configure_optimizers(self):
-        o = self.hparams.optim
-        betas = (o["beta1"], o["beta2"])
+        o = self.optim_options
         g_params = [*self.net.generator.parameters(), *self.net.encoder.parameters()]
-        opt_g = torch.optim.Adam(g_params, lr=o["lr_g"], betas=betas)
-        opt_d = torch.optim.Adam(self.net.discriminator.parameters(), lr=o["lr_d"], betas=betas)
+        opt_g = torch.optim.Adam(g_params, lr=o.lr_g, betas=(o.beta1, o.beta2))
+        opt_d = torch.optim.Adam(self.net.discriminator.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2))
         return [opt_g, opt_d]
 
     # --- validation --------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import dataclasses
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -31,6 +32,16 @@ def export(module: GroupDNetModule, path: Path) -> Path:
         net = ema
     net.spec = module.spec
     return save_model(net, path, epochs=module.current_epoch)
+
+
+def deterministic(trainer: DictConfig) -> bool:
+    """trainer.deterministic, with null meaning true on a CPU: some of torch's multi-threaded CPU
+    kernels otherwise sum in a different order from one process to the next, and Adam turns that
+    round-off into different weights within a few steps (a seeded rerun was not repeatable)."""
+    if trainer.get("deterministic") is not None:
+        return bool(trainer.deterministic)
+    accelerator = str(trainer.get("accelerator", "auto"))
+    return accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
 
 
 def train(cfg: DictConfig) -> dict:
@@ -64,7 +75,8 @@ def train(cfg: DictConfig) -> dict:
         max_epochs = cfg.optim.constant_epochs + cfg.optim.decay_epochs
     trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers or False,
                                       callbacks=instantiate_all(cfg.get("callbacks")),
-                                      plugins=[AtomicCheckpointIO()], max_epochs=max_epochs)
+                                      plugins=[AtomicCheckpointIO()], max_epochs=max_epochs,
+                                      deterministic=deterministic(cfg.trainer))
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     try:
