@@ -1,8 +1,7 @@
 """Every SMIS application from the command line (`python -m smis.generate` or `smis-generate`).
 
     smis-generate sample      -m MODEL labels/ --seeds 0 1 2 -o out/
-    smis-generate resample    -m MODEL street.png --classes car --seeds 1 2 3 [--codes look.codes]
-                              [--region mask.png] -o out/
+    smis-generate resample    -m MODEL street.png --classes car --seeds 1 2 3 [--codes look.codes] -o out/
     smis-generate encode      -m MODEL --image photo.jpg --label photo.png -o photo.codes
     smis-generate transfer    -m MODEL street.png --reference photo.codes --classes sky -o out/
     smis-generate interpolate -m MODEL street.png --from-seed 0 --to-seed 1 --steps 8 -o out/
@@ -97,11 +96,12 @@ def run(args) -> list[Path]:
 
 def check_inputs(synth: Synthesizer, args) -> list[Path]:
     """Read every input before anything is decoded: class names, codes files, and every label map
-    at the size it will be used (with the region), so a bad one stops the command before any
-    work. -> the label map files."""
+    at the size it will be used, so a bad one stops the command before any work. -> the label
+    map files."""
     if args.command == "encode":
         return []
-    ids = synth.class_ids(args.classes) if getattr(args, "classes", None) else None
+    if getattr(args, "classes", None):
+        synth.class_ids(args.classes)                   # unknown class names: an error now
     looks = {}                                          # codes files that give the starting looks
     for option in ("codes", "reference", "from_codes", "to_codes"):
         given = getattr(args, option, None)
@@ -122,9 +122,7 @@ def check_inputs(synth: Synthesizer, args) -> list[Path]:
                              f"({path.stem}_...): rename one")
         stems[path.stem] = path
         for size in dict.fromkeys(sizes):
-            label = synth.label(path, size)
-            if getattr(args, "region", None) is not None:
-                synth.region_cells(args.region, label, ids)
+            synth.label(path, size)
     return files
 
 
@@ -141,7 +139,7 @@ def one_input(synth: Synthesizer, args, path: Path, out: Path) -> list[Path]:
         return write_result(synth, synth.sample(path, args.seeds, size=args.size), out, name)
     if command == "resample":
         codes = start_codes(synth, args, path)
-        result = synth.resample(args.classes, args.seeds, codes, region=args.region)
+        result = synth.resample(args.classes, args.seeds, codes)
         return write_result(synth, result, out, name)
     if command == "transfer":
         result = synth.transfer(start_codes(synth, args, path), Codes.load(args.reference), args.classes)
@@ -217,7 +215,6 @@ def parser() -> argparse.ArgumentParser:
                    help="one image per seed: the new look of the classes (default: 1 2 3)")
     c.add_argument("--codes", type=Path, help="start from this codes file (default: --base-seed's codes)")
     c.add_argument("--base-seed", type=int, default=0, help="the seed of the starting look (default: 0)")
-    c.add_argument("--region", type=Path, help="a mask image: re-draw only the latent cells under it")
     c = command("encode", "a photo and its label map -> a codes file", labels=False)
     c.add_argument("--image", required=True, type=Path, help="the photo")
     c.add_argument("--label", required=True, type=Path, help="its label map")

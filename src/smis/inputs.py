@@ -1,5 +1,5 @@
-"""What users hand to the Synthesizer, read into tensors: label maps, photos and region masks,
-as files, PIL images, NumPy arrays or tensors, with errors that say what was expected.
+"""What users hand to the Synthesizer, read into tensors: label maps and photos, as
+files, PIL images, NumPy arrays or tensors, with errors that say what was expected.
 
 Label maps:
   - grey PNGs (8 or 16 bit) and palette-mode PNGs hold label-file values: the dataset spec's rule
@@ -207,23 +207,3 @@ def read_image(image, size: tuple[int, int], what: str = "image") -> torch.Tenso
             x = F.interpolate(x, size=size, mode="bicubic", align_corners=False).clamp(-1, 1)
         return x
     raise TypeError(f"{what}: expected a path, PIL image, NumPy array or tensor; got {type(image).__name__}")
-
-
-def read_mask(mask, size: tuple[int, int], what: str = "region") -> torch.Tensor:
-    """A region (path or PIL: non-black = inside; bool or numeric array / tensor: non-zero =
-    inside) -> (H, W) bool at `size` (nearest)."""
-    if isinstance(mask, (str, os.PathLike)):
-        mask = open_image(mask, what)
-    if isinstance(mask, Image.Image):
-        mask = np.asarray(upright(mask).convert("L"))
-    if isinstance(mask, np.ndarray):
-        mask = torch.from_numpy(np.ascontiguousarray(mask))
-    if not torch.is_tensor(mask):
-        raise TypeError(f"{what}: expected a path, PIL image, NumPy array or tensor; "
-                        f"got {type(mask).__name__}")
-    m = mask.detach().cpu()
-    while m.dim() > 2 and m.shape[0] == 1:
-        m = m[0]
-    if m.dim() != 2:
-        raise ValueError(f"{what}: expected an (H, W) mask; got {tuple(mask.shape)}")
-    return resize_ids((m != 0).long(), size).bool()

@@ -7,7 +7,6 @@ application is an edit of those channels:
     re-draw a class      layout.redraw(z, [c], seeds)          new codes for class c only
     appearance transfer  layout.replace(z, [c], other)         class c's code taken from another z
     style morphing       layout.interpolate(a, b, steps, [c])  a straight path between two codes
-    local re-draw        cells=(h, w) bool                     any edit limited to some grid cells
 
 Seeded codes depend only on (seed, class, h, w): "car with seed 7" is the same car in any batch,
 next to any other classes. New codes are drawn from N(0, I) (the authors'), or from the model's
@@ -82,10 +81,9 @@ class LatentLayout:
         """(1, k*C, h, w): every class's code for `seed`."""
         return torch.cat([self.class_code(seed, c, h, w) for c in range(self.num_classes)])[None]
 
-    def replace(self, z: torch.Tensor, classes: Sequence[int], source: torch.Tensor,
-                cells: torch.Tensor | None = None) -> torch.Tensor:
-        """z (B, k*C, h, w) with the channels of `classes` taken from source (B or 1, k*C, h, w),
-        only inside `cells` ((h, w) bool) when given. A new tensor; z is unchanged."""
+    def replace(self, z: torch.Tensor, classes: Sequence[int], source: torch.Tensor) -> torch.Tensor:
+        """z (B, k*C, h, w) with the channels of `classes` taken from source (B or 1, k*C, h, w).
+        A new tensor; z is unchanged."""
         self._check(z, "z")
         self._check(source, "source")
         if source.shape[2:] != z.shape[2:]:
@@ -95,20 +93,16 @@ class LatentLayout:
         source = source.to(z).expand_as(z)
         for c in classes:
             ch = self.class_slice(c)
-            if cells is None:
-                out[:, ch] = source[:, ch]
-            else:
-                out[:, ch] = torch.where(cells.to(z.device), source[:, ch], z[:, ch])
+            out[:, ch] = source[:, ch]
         return out
 
-    def redraw(self, z: torch.Tensor, classes: Sequence[int], seeds: Sequence[int],
-               cells: torch.Tensor | None = None) -> torch.Tensor:
+    def redraw(self, z: torch.Tensor, classes: Sequence[int], seeds: Sequence[int]) -> torch.Tensor:
         """(1, k*C, h, w) -> (len(seeds), k*C, h, w): z with the codes of `classes` drawn anew from
-        each seed (inside `cells` only, when given); every other channel stays bit-identical."""
+        each seed; every other channel stays bit-identical."""
         self._check(z, "z")
         h, w = z.shape[2:]
         fresh = torch.stack([self.sample_classes(s, classes, h, w) for s in seeds]).to(z)
-        return self.replace(z[:1].expand(len(seeds), -1, -1, -1), classes, fresh, cells)
+        return self.replace(z[:1].expand(len(seeds), -1, -1, -1), classes, fresh)
 
     def sample_classes(self, seed: int, classes: Sequence[int], h: int, w: int) -> torch.Tensor:
         """(k*C, h, w): the seeded codes of `classes`, zeros elsewhere (for `replace`)."""

@@ -26,10 +26,10 @@ import torch.nn.functional as F
 
 from .data.spec import DatasetSpec
 from .hub import load_model
-from .inputs import check_same_scene, read_image, read_label, read_mask
+from .inputs import check_same_scene, read_image, read_label
 from .latents import LatentLayout, check_seeds
-from .networks.prior import choose_prior
 from .networks import GroupDNet, check_image_size
+from .networks.prior import choose_prior
 from .utils import atomic_torch_save, atomic_write, pick_device
 from .visualize import default_palette, save_grid, to_pil
 from .weights import safe_load
@@ -268,12 +268,10 @@ class Synthesizer:
         return self._result([codes], output, ["reconstruction"])
 
     def resample(self, classes, seeds: Sequence[int], codes: Codes | None = None, label=None, size=None,
-                 region=None, output: str = "pil") -> Result:
+                 output: str = "pil") -> Result:
         """New looks for `classes` only: one image per seed, every other code bit-identical.
 
-        codes: the codes to start from (default: seed 0's for `label`); region: a mask (path, PIL,
-        array or tensor; non-zero = inside) at the label's size: only the latent cells under it
-        that hold the class change (local re-draw: one car of several, one side of the sky).
+        codes: the codes to start from (default: seed 0's for `label`).
         """
         seeds = check_seeds(seeds)
         if codes is None:
@@ -281,30 +279,15 @@ class Synthesizer:
                 raise ValueError("resample needs codes= or label=")
             codes = self.sample(label, [0], size).codes[0]
         ids = self.class_ids(classes)
-        cells = None if region is None else self.region_cells(region, codes.label, ids)
-        z = self.layout.redraw(codes.z, ids, seeds, cells)
+        z = self.layout.redraw(codes.z, ids, seeds)
         out = []
         for s, zi in zip(seeds, z):
             sources = list(codes.sources)
             for c in ids:
-                sources[c] = f"seed {s}" + (" (region)" if region is not None else "")
+                sources[c] = f"seed {s}"
             out.append(replace(codes, z=zi[None], sources=tuple(sources)))
         names = "+".join(self.spec.names[c] for c in ids)
         return self._result(out, output, [f"{names} seed {s}" for s in seeds])
-
-    def region_cells(self, region, label: torch.Tensor, classes: Sequence[int]) -> torch.Tensor:
-        """(h, w) bool: the latent cells (64x64 pixel blocks) where the region covers pixels of the
-        classes."""
-        mask = read_mask(region, tuple(label.shape[2:]))                     # (H, W) bool
-        of_class = torch.zeros_like(mask)
-        for c in classes:
-            of_class |= label[0, 0] == c
-        covered = (mask & of_class).float()[None, None]                      # (1,1,H,W)
-        cells = F.max_pool2d(covered, 64)[0, 0] > 0                          # (h, w)
-        if not cells.any():
-            names = ", ".join(self.spec.names[c] for c in classes)
-            raise ValueError(f"the region covers no pixel of {names}")
-        return cells
 
     def transfer(self, codes: Codes, reference: Codes, classes, output: str = "pil") -> Result:
         """Appearance transfer: `codes` with the codes of `classes` copied from `reference` (e.g.

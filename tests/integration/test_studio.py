@@ -237,7 +237,6 @@ def test_locked_classes_keep_their_looks(client, sid):
     before = codes_of(client, sid)
     error(client.post(f"/api/sessions/{sid}/classes/{SKY}/look", json={}), 409, f"look-{SKY}",
           "sky is locked")
-    error(client.post(f"/api/sessions/{sid}/region", json={"x": 5, "y": 5}), 409, "region", "locked")
     error(client.post(f"/api/sessions/{sid}/classes/{SKY}/morph", json={"t": 0.5}), 409, f"morph-{SKY}")
     answer = client.post(f"/api/sessions/{sid}/shuffle", json={"seed": 12}).json()
     after = codes_of(client, sid)
@@ -251,23 +250,6 @@ def test_locked_classes_keep_their_looks(client, sid):
         client.post(f"/api/sessions/{sid}/classes/{c}/lock", json={"locked": False})
     assert client.post(f"/api/sessions/{sid}/classes/{SKY}/look", json={}).status_code == 200
     error(client.post(f"/api/sessions/{sid}/classes/{SKY}/lock", json={"locked": "maybe"}), 422)
-
-
-def test_a_click_redraws_its_class_in_the_cells_around_it(client, sid):
-    ids = sky_grass()
-    client.put(f"/api/sessions/{sid}/label/ids", content=ids.tobytes())
-    before = codes_of(client, sid)
-    click = {"x": 20, "y": 20, "radius": 10, "seed": 3}
-    answer = client.post(f"/api/sessions/{sid}/region", json=click).json()
-    assert answer["region"] == {"class": SKY, "name": "sky", "seed": 3, "cells": [[1, 0], [0, 0]]}
-    after = codes_of(client, sid)
-    changed = (after.z != before.z).any(1)[0]
-    assert changed.tolist() == [[True, False], [False, False]]
-    assert torch.equal(others(after.z, SKY), others(before.z, SKY))
-    assert answer["state"]["classes"][SKY]["source"] == "seed 3 (region)"
-    error(client.post(f"/api/sessions/{sid}/region", json={"x": W, "y": 0}), 422, "region", "outside")
-    error(client.post(f"/api/sessions/{sid}/region", json={"x": 1, "y": 1, "radius": 0}), 422)
-    error(client.post(f"/api/sessions/{sid}/region", json={"x": 1, "y": 1, "radius": 500}), 422, "region")
 
 
 def test_the_slider_morphs_one_class_between_its_previous_and_current_look(client, sid):

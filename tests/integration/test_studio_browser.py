@@ -1,6 +1,7 @@
 """smis studio in a real browser: headless Chromium (Debian's /usr/bin/chromium, driven by
 Playwright; no browser download) opens the page served by a real uvicorn on 127.0.0.1, paints a
-stroke, re-draws one class with "new look", re-draws a spot with a click, and takes a screenshot.
+stroke, re-draws one class with "new look", checks that a click on the image changes nothing, and
+takes a screenshot.
 
 Skipped only where Chromium is missing outside CI; with CI=true a missing browser is a failure."""
 
@@ -87,7 +88,7 @@ def server_codes(page, studio):
     return studio.sessions[sid].codes
 
 
-def test_paint_redraw_one_class_and_a_spot_in_a_real_browser(browser_page, tmp_path):
+def test_paint_and_redraw_one_class_in_a_real_browser(browser_page, tmp_path):
     page, studio, problems = browser_page
     H, W = studio.size
     settled(page)
@@ -138,19 +139,13 @@ def test_paint_redraw_one_class_and_a_spot_in_a_real_browser(browser_page, tmp_p
           "(an untrained net spreads it; a trained one keeps it inside)")
     assert not row.locator(".morph").is_disabled()                       # now there are two looks to morph
 
-    # a click on the image re-draws the class under it in the cells around the click
+    # a click on the image changes nothing (the image has no click tool)
     before_click = server_codes(page, studio)
     img = page.locator("#image").bounding_box()
     page.mouse.click(img["x"] + img["width"] * 0.1, img["y"] + img["height"] * 0.1)
-    page.wait_for_function("() => document.getElementById('region-note').textContent !== ''", timeout=30_000)
     settled(page)
-    clicked = int(label[int(H * 0.1), int(W * 0.1)])
-    after_click = server_codes(page, studio)
-    cells = (after_click.z != before_click.z).any(1)[0]
-    assert cells.any() and not cells.all()                               # some cells, not all
-    unchanged = [k for k in range(studio.num_classes) if k != clicked]
-    assert all(torch.equal(after_click.z[:, K * k:K * k + K], before_click.z[:, K * k:K * k + K])
-               for k in unchanged)
+    assert torch.equal(server_codes(page, studio).z, before_click.z)
+    assert np.array_equal(shown_image(page), new_look)
 
     # an error shows next to the control that caused it
     junk = {"name": "bad.png", "mimeType": "image/png", "buffer": b"junk"}

@@ -104,7 +104,7 @@ def test_a_burst_of_concurrent_and_malformed_requests_leaves_the_server_answerin
                 ("PUT", f"/api/sessions/{sid}/label/ids", {"content": b"\xff" * 77}),
                 ("POST", f"/api/sessions/{sid}/classes/{SKY}/look", {"json": {}}),
                 ("POST", f"/api/sessions/{sid}/classes/{GRASS}/look", {"content": b"{{", "headers": as_json}),
-                ("POST", f"/api/sessions/{sid}/region", {"json": {"x": 3, "y": 3}}),
+                ("POST", f"/api/sessions/{sid}/shuffle", {"json": {"seed": 3}}),
                 ("POST", f"/api/sessions/{sid}/label", {"files": {"file": ("x.png", junk_png)}}),
                 ("POST", f"/api/sessions/{sid}/codes", {"files": {"file": ("x.codes", b"PK\x03\x04 junk")}}),
                 ("POST", "/api/sessions", {"json": {"example": 1}}),

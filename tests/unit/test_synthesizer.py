@@ -69,20 +69,6 @@ def test_resample_changes_only_the_chosen_classes(synth, scene):
                        class_channels(synth.sample(label, seeds=[5]).codes[0].z, SKY))
 
 
-def test_local_redraw_changes_only_the_cells_under_the_region(synth):
-    label = torch.full((1, 1, 128, 256), GRASS)
-    label[..., :64, :] = SKY                                             # sky over the top row of cells
-    base = synth.sample(label, seeds=[2], size="input").codes[0]
-    region = torch.zeros(128, 256, dtype=torch.bool)
-    region[:, :100] = True                                               # the left cells of the sky
-    out = synth.resample(["sky"], seeds=[9], codes=base, region=region).codes[0]
-    changed = (out.z != base.z).any(1)[0]                                # (h, w) = (2, 4)
-    assert changed.tolist() == [[True, True, False, False], [False, False, False, False]]
-    assert torch.equal(other_channels(out.z, SKY), other_channels(base.z, SKY))
-    with pytest.raises(ValueError, match="covers no pixel of car"):
-        synth.resample(["car"], seeds=[1], codes=base, region=region)
-
-
 def test_encode_transfer_interpolate_manipulate(synth, scene, tmp_path):
     image, label = scene
     photo_codes = synth.encode(image, label)

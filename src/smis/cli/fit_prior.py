@@ -36,7 +36,7 @@ def main(argv=None) -> None:
                         "fewer colours outside its range)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     args = p.parse_intermixed_args(argv)       # overrides may come after the options
-    from ..appearance import fit_model_prior       # after parsing: --help stays fast (no Hydra)
+    from ..appearance import fit_model_prior  # after parsing: --help stays fast (no Hydra)
 
     try:
         out = fit_model_prior(args.model, args.out, args.overrides, args.images, args.bandwidth,

@@ -18,7 +18,6 @@ only calls `smis.Synthesizer`. JSON in, JSON out (images as PNG data URLs); erro
     POST /api/sessions/{sid}/classes/{c}/morph    {"t": 0..1}: between c's previous and current look
     POST /api/sessions/{sid}/classes/{c}/take-look   c's look from the reference
     POST /api/sessions/{sid}/shuffle              {"seed": n | null}: every unlocked class re-drawn
-    POST /api/sessions/{sid}/region               {"x", "y", "radius", "seed"}: local re-draw
     POST /api/sessions/{sid}/reference            multipart photo + label: the reference look
     POST /api/sessions/{sid}/reference/example    {"index": i}: an example scene as the reference
     GET  /api/examples/{i}/label.png, /photo.png  the example scenes (thumbnails)
@@ -87,13 +86,6 @@ class Lock(BaseModel):
 
 class Morph(BaseModel):
     t: float = Field(ge=0, le=1)
-
-
-class Region(BaseModel):
-    x: int
-    y: int
-    radius: float = Field(24.0, ge=1)
-    seed: int | None = Field(None, ge=0, le=MAX_SEED)
 
 
 class Index(BaseModel):
@@ -423,10 +415,6 @@ def create_app(studio: Studio, allowed_hosts: list[str] | None = None,
     @app.post("/api/sessions/{sid}/shuffle", dependencies=[JSON])
     async def shuffle(sid: str, body: Seed | None = None):
         return await call(studio.shuffle, sid, (body or Seed()).seed)
-
-    @app.post("/api/sessions/{sid}/region", dependencies=[JSON])
-    async def region(sid: str, body: Region):
-        return await call(studio.redraw_region, sid, body.x, body.y, body.radius, body.seed)
 
     @app.post("/api/sessions/{sid}/reference", dependencies=[UPLOAD])
     async def reference(sid: str, photo: Upload, label: Upload):

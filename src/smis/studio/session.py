@@ -261,28 +261,6 @@ class Studio:
             (s.locked.add if locked else s.locked.discard)(c)
             return self._answer(s, None)
 
-    def redraw_region(self, sid: str, x: int, y: int, radius: float = 24.0, seed: int | None = None) -> dict:
-        """Local re-draw: the class under (x, y) (label pixels) re-drawn from `seed` only in the
-        latent cells that a disc of `radius` around the point covers."""
-        H, W = self.size
-        if not (0 <= x < W and 0 <= y < H):
-            raise StudioError(f"({x}, {y}) is outside the {W}x{H} image", 422, "region")
-        if not 1 <= radius <= max(H, W):
-            raise StudioError(f"radius must lie in 1..{max(H, W)}; got {radius}", 422, "region")
-        seed = self._seed(seed, "region")
-        with self.lock:
-            s = self.session(sid)
-            c = int(s.codes.label[0, 0, y, x])
-            self._unlocked(s, c, "region")
-            yy, xx = torch.meshgrid(torch.arange(H), torch.arange(W), indexing="ij")
-            disc = (yy - y) ** 2 + (xx - x) ** 2 <= radius ** 2
-            result = self.synth.resample([c], [seed], codes=s.codes, region=disc)
-            self._changed(s, result.codes[0], [c])
-            answer = self._answer(s, result.images[0])
-            answer["region"] = {"class": c, "name": self.spec.names[c], "seed": seed,
-                                "cells": self.synth.region_cells(disc, s.codes.label, [c]).int().tolist()}
-            return answer
-
     def morph(self, sid: str, c: int, t: float) -> dict:
         """Class c's look at t along the straight path from its look before its last change (t=0)
         to the look that change gave it (t=1); the other classes stay as they are."""

@@ -78,7 +78,8 @@ def test_another_grid_resizes_the_stored_code_and_a_class_without_codes_is_stand
     torch.testing.assert_close(unseen, torch.randn(2, 8, 2, 2, generator=torch.Generator().manual_seed(6)))
 
 
-@pytest.mark.parametrize("options, message", [({"bandwidth": -0.1}, "bandwidth"), ({"temperature": 1.5}, "temperature"),
+@pytest.mark.parametrize("options, message", [({"bandwidth": -0.1}, "bandwidth"),
+                                              ({"temperature": 1.5}, "temperature"),
                                               ({"temperature": True}, "temperature")])
 def test_bad_settings_are_named(options, message):
     with pytest.raises(ValueError, match=message):

@@ -6,7 +6,7 @@
 const $ = (id) => document.getElementById(id);
 const S = {
   info: null, sid: null, H: 0, W: 0, label: null, classes: [],
-  tool: "brush", paint: 1, eraser: 0, brush: 8, spot: 24,
+  tool: "brush", paint: 1, eraser: 0, brush: 8,
   undo: [], redo: [], drawing: false, last: null, strokeChanged: false,
   chain: Promise.resolve(), pending: 0, labelDirty: false, labelQueued: false,
   morphQueued: new Map(), rows: new Map(), lastMs: null,
@@ -95,10 +95,6 @@ function apply(answer) {
   if (answer.image) $("image").src = answer.image;
   if (answer.label) { setLabel(decodeIds(answer.label), false); clearError("label"); }
   if (answer.state) applyState(answer.state);
-  if (answer.region) {
-    const r = answer.region;
-    $("region-note").textContent = `re-drew ${r.name} there (seed ${r.seed})`;
-  }
   return answer;
 }
 
@@ -360,27 +356,6 @@ function morph(c, t) {
   }, `morph-${c}`);
 }
 
-// --- the image: local re-draw ---------------------------------------------------------------
-function setupImage() {
-  const stage = $("image-stage"), img = $("image"), ring = $("spot-ring");
-  const place = (e, el) => {
-    const r = img.getBoundingClientRect(), scale = r.width / S.W;
-    el.style.left = `${e.clientX - r.left}px`; el.style.top = `${e.clientY - r.top}px`;
-    el.style.width = el.style.height = `${2 * S.spot * scale}px`;
-  };
-  stage.addEventListener("pointermove", (e) => { ring.hidden = false; place(e, ring); });
-  stage.addEventListener("pointerleave", () => { ring.hidden = true; });
-  stage.addEventListener("click", (e) => {
-    const p = toLabel(e, img);
-    const x = Math.min(S.W - 1, Math.max(0, Math.floor(p.x))), y = Math.min(S.H - 1, Math.max(0, Math.floor(p.y)));
-    const flash = document.createElement("div");
-    flash.className = "ring spot flash"; place(e, flash); stage.append(flash);
-    setTimeout(() => flash.remove(), 700);
-    enqueue(async () => apply(await api("POST", sessionPath("/region"),
-      { json: { x, y, radius: S.spot } })), "region");
-  });
-}
-
 // --- files ------------------------------------------------------------------------------------
 async function download(path, filename) {
   await idle();
@@ -480,11 +455,6 @@ function setupControls() {
   S.brush = Math.max(2, Math.round(Math.min(S.H, S.W) / 12));
   size.value = S.brush; $("brush-size-out").textContent = S.brush;
   size.addEventListener("input", () => { S.brush = +size.value; $("brush-size-out").textContent = size.value; });
-  const spot = $("spot-size");
-  spot.max = Math.max(S.H, S.W);
-  S.spot = Math.max(8, Math.round(Math.min(S.H, S.W) / 5));
-  spot.value = S.spot; $("spot-size-out").textContent = S.spot;
-  spot.addEventListener("input", () => { S.spot = +spot.value; $("spot-size-out").textContent = spot.value; });
   $("undo").addEventListener("click", undo);
   $("redo").addEventListener("click", redoStep);
   $("clear").addEventListener("click", () => { pushUndo(); S.label.fill(S.eraser); redraw(); sendLabel(); });
@@ -508,7 +478,7 @@ async function start() {
   try {
     S.info = await api("GET", "/api/info");
     [S.H, S.W] = S.info.size;
-    setupCanvas(); setupControls(); buildRows(); setupPainting(); setupImage(); setupFiles();
+    setupCanvas(); setupControls(); buildRows(); setupPainting(); setupFiles();
     const answer = await api("POST", "/api/sessions", { json: { example: 0, seed: 0 } });
     apply(answer);
     const car = S.info.classes.findIndex((c) => c.name === "car");
