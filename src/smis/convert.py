@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from .cli import prog
-from .data.specs import dataset_spec
+from .data.builtin_specs import dataset_spec
 from .hub import load_official, save_model
 from .hub.official import OFFICIAL_DATASETS
 

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..data.specs import CITYSCAPES, SYNTHETIC
+from ..data.builtin_specs import CITYSCAPES, SYNTHETIC
 from ..networks import GroupDNet, preset
 from ..synthesizer import Synthesizer
 from ..utils import atomic_write_text

@@ -41,7 +41,7 @@ import torch
 from omegaconf import OmegaConf
 
 from ..config import CONFIG_DIR
-from ..data.specs import SPECS
+from ..data.builtin_specs import SPECS
 from ..networks import preset as model_preset
 from ..training import GroupDNetModule
 from ..utils import atomic_write_text

@@ -3,13 +3,13 @@ and built-in synthetic scenes. Every dataset yields dict(image (3,H,W) in [-1,1]
 label (1,H,W) int64 class ids, [instance (1,H,W) int64], name), and has a `spec` (DatasetSpec)."""
 
 from .ade20k import ADE20KDataset
+from .builtin_specs import ADE20K, CITYSCAPES, DEEPFASHION, SPECS, SYNTHETIC, dataset_spec
 from .cityscapes import CityscapesDataset
 from .deepfashion import DeepFashionDataset
 from .folder import ImageFolderDataset
 from .io import DatasetError
 from .sampling import EpochSampler
 from .spec import DatasetSpec, LabelRule
-from .specs import ADE20K, CITYSCAPES, DEEPFASHION, SPECS, SYNTHETIC, dataset_spec
 from .synthetic import SyntheticScenes
 
 __all__ = ["ADE20K", "ADE20KDataset", "CITYSCAPES", "CityscapesDataset", "DEEPFASHION", "DatasetError",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .builtin_specs import ADE20K
 from .paired import PairedDataset, Sample, pair_by_key, require_dir
-from .specs import ADE20K
 from .transforms import PairTransform
 
 LAYOUT = """  ROOT/images/{training,validation}/ADE_{train,val}_XXXXXXXX.jpg

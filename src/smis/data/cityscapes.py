@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .builtin_specs import CITYSCAPES
 from .io import DatasetError
 from .paired import PairedDataset, Sample, pair_by_key, require_dir
-from .specs import CITYSCAPES
 from .transforms import PairTransform
 
 LAYOUT = """  ROOT/leftImg8bit/{train,val}/CITY/CITY_SEQ_FRAME_leftImg8bit.png

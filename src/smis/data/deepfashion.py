@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .builtin_specs import DEEPFASHION
 from .paired import PairedDataset, Sample, pair_by_key, require_dir
-from .specs import DEEPFASHION
 from .transforms import PairTransform
 
 LAYOUT = """  ROOT/{train,test}/NAME.jpg

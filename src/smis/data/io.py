@@ -51,7 +51,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
         return (im.height, im.width) if turned else im.size
 
 
-def read_image(path: Path) -> Image.Image:
+def read_rgb(path: Path) -> Image.Image:
     """An RGB photo."""
     return open_image(path, "image").convert("RGB")
 

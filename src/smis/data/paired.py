@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from .io import DatasetError, image_size, read_ids, read_image
+from .io import DatasetError, image_size, read_ids, read_rgb
 from .sampling import split_key
 from .spec import DatasetSpec
 from .transforms import PairTransform
@@ -52,7 +52,7 @@ class PairedDataset(Dataset):
 
     def read(self, s: Sample) -> tuple[Image.Image, list[Image.Image]]:
         """A sample's image and maps (label[, instance]), checked to be of one size."""
-        image, label = read_image(s.image), read_ids(s.label)
+        image, label = read_rgb(s.image), read_ids(s.label)
         maps = [label] + ([read_ids(s.instance, "instance map")] if s.instance else [])
         for path, m in zip([s.label, s.instance], maps):
             if m.size != image.size:

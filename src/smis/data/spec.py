@@ -4,7 +4,7 @@ A spec holds every fact about a dataset that code outside its Dataset class need
 names and palette, how the values in its label files become class ids, which ids the
 segmentation metrics score (and under which names), the model preset it trains with and its
 native image size. Datasets, datamodules, `convert`, `evaluate` and model files read it;
-nothing in the library branches on a dataset's name. The specs themselves are in `specs.py`.
+nothing in the library branches on a dataset's name. The built-in specs are in `builtin_specs.py`.
 """
 
 from __future__ import annotations

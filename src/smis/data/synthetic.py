@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
 
+from .builtin_specs import SYNTHETIC
 from .sampling import split_key
-from .specs import SYNTHETIC
 
 # the class ids of the spec's classes, by name
 SKY, GRASS, ROAD, BUILDING, TREE, CAR, WATER, ROCK = map(

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..data.builtin_specs import SPECS
 from ..data.spec import DatasetSpec
-from ..data.specs import SPECS
 from ..networks import GroupDNet, GroupDNetConfig
 from ..networks.prior import AppearancePrior
 from ..utils import atomic_torch_save

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..data.specs import SPECS, dataset_spec
+from ..data.builtin_specs import SPECS, dataset_spec
 from ..networks import GroupDNet, GroupDNetConfig, preset
 from ..networks.presets import PRESETS
 from ..weights import safe_load

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
-from ..data.specs import SYNTHETIC
+from ..data.builtin_specs import SYNTHETIC
 from ..data.synthetic import SyntheticScenes
 from ..visualize import to_pil
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from smis.data import ADE20K, CITYSCAPES, DEEPFASHION, SPECS, SYNTHETIC, DatasetError, DatasetSpec, LabelRule
-from smis.data.specs import dataset_spec
+from smis.data.builtin_specs import dataset_spec
 
 
 def test_sizes():
@@ -73,7 +73,7 @@ def test_ade20k_unknown_is_last_and_black():
 
 
 def test_deepfashion_categories():
-    # SMIS paper, Appendix B: the eight categories (their index order is inferred, see classes.py)
+    # SMIS paper, Appendix B: the eight categories (their index order is inferred, see builtin_specs.py)
     assert set(DEEPFASHION.names) == {"hair", "face", "skin", "top-clothes", "bottom-clothes", "socks",
                                       "shoes", "background"}
     assert DEEPFASHION.palette[DEEPFASHION.names.index("background")] == (0, 0, 0)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from smis.data.io import DatasetError, MissingFileError, image_size, open_image, read_image
+from smis.data.io import DatasetError, MissingFileError, image_size, open_image, read_rgb
 from smis.inputs import read_image as read_input_image
 from smis.studio.uploads import Limits, open_upload
 
@@ -39,7 +39,7 @@ def test_a_sideways_photo_reads_upright_everywhere(tmp_path):
     save_sideways(pixels, path)
     assert Image.open(path).size == (48, 64)                       # on disk: turned
     assert np.array_equal(np.asarray(open_image(path)), pixels)
-    assert np.array_equal(np.asarray(read_image(path)), pixels)    # the datasets' reader
+    assert np.array_equal(np.asarray(read_rgb(path)), pixels)    # the datasets' reader
     assert image_size(path) == (64, 48)
     as_input = read_input_image(path, (48, 64))                    # the Synthesizer's reader
     assert torch.equal(as_input, torch.from_numpy(pixels).permute(2, 0, 1)[None].float() / 127.5 - 1)

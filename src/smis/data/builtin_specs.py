@@ -1,7 +1,8 @@
-"""Class names and colour palettes of the three SMIS datasets and the synthetic scenes, and the
-Cityscapes evaluation ids, as plain data (the specs in `specs.py` are built from them).
+"""The built-in datasets as specs (see `spec.py` for what a spec holds): their class names and
+palettes, label-file rules, evaluated ids, model presets and native sizes, as plain data. Adding a
+dataset: one spec here, one Dataset class, one config file in `configs/dataset/`.
 
-Sources (transcribed by hand, then cross-checked against a second copy):
+Class tables: Sources (transcribed by hand, then cross-checked against a second copy):
   Cityscapes  mcordts/cityscapesScripts  cityscapesscripts/helpers/labels.py  (name and color per labelId;
               same table as torchvision.datasets.Cityscapes.classes)
   ADE20K      CSAILVision/sceneparsing  objectInfo150.txt  (names; first synonym of each row)
@@ -13,6 +14,8 @@ Sources (transcribed by hand, then cross-checked against a second copy):
 """
 
 from __future__ import annotations
+
+from .spec import DatasetSpec, LabelRule
 
 ClassTable = dict   # {"names": (name, ...), "palette": ((r, g, b), ...)}: DatasetSpec's keyword arguments
 
@@ -279,3 +282,32 @@ CITYSCAPES_TRAIN_CLASSES = (
     "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign", "vegetation",
     "terrain", "sky", "person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle",
 )
+
+
+# 35 labelIds with instance maps; scored on the 19 trainIds (cityscapesScripts' protocol).
+CITYSCAPES = DatasetSpec(
+    "cityscapes", **CITYSCAPES_CLASSES, label_rule=LabelRule(),
+    eval_ids=CITYSCAPES_TRAIN_IDS, eval_names=CITYSCAPES_TRAIN_CLASSES,
+    model_preset="cityscapes", native_size=(256, 512), instance_maps=True)
+
+# File value v -> class v-1; 0 ("unlabelled") and 255 -> the last class, "unknown" (150),
+# which is never scored.
+ADE20K = DatasetSpec(
+    "ade20k", **ADE20K_CLASSES,
+    label_rule=LabelRule(shift=-1, unknown_index=150, num_labelled=150),
+    model_preset="ade20k", native_size=(256, 256))
+
+DEEPFASHION = DatasetSpec("deepfashion", **DEEPFASHION_CLASSES, model_preset="deepfashion",
+                          native_size=(256, 256))
+
+SYNTHETIC = DatasetSpec("synthetic", **SYNTHETIC_CLASSES, model_preset="small", native_size=(128, 128))
+
+SPECS: dict[str, DatasetSpec] = {s.name: s for s in (CITYSCAPES, ADE20K, DEEPFASHION, SYNTHETIC)}
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    """A built-in dataset's spec by name, with an error listing the names."""
+    try:
+        return SPECS[name]
+    except KeyError:
+        raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(SPECS)}") from None
