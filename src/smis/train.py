@@ -1,49 +1,11 @@
-"""Train GroupDNet.
+"""`python -m smis.train OVERRIDES`, the same command as `smis-train` (its main: smis/cli/train.py);
+`train(cfg)` runs a composed config from scripts and tests (smis.training.runner)."""
 
-    python -m smis.train                                   # synthetic scenes, small model, CPU ok
-    python -m smis.train dataset=cityscapes dataset.root=/data/cityscapes trainer=ddp
-    python -m smis.train -m optim.lr_g=1e-4,2e-4           # a sweep: one run folder per job
-    python -m smis.train ckpt_path=last                    # resume the newest run
-
-`main` fetches the weight files first (smis.preflight), then Hydra runs `train(cfg)`
-(smis.training.runner), which is also what scripts and tests call.
-"""
-
-from __future__ import annotations
-
-import sys
-
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
-
-from .preflight import preflight
+from .cli.train import main
 from .training.checks import ConfigError
 from .training.runner import train
 
 __all__ = ["ConfigError", "main", "train"]
-
-
-@hydra.main(version_base="1.3", config_path="configs", config_name="train")
-def run(cfg: DictConfig) -> float | None:
-    run_dir = HydraConfig.get().runtime.output_dir
-    try:
-        result = train(cfg)
-    except BaseException:
-        print(f"\ntraining failed; its run folder is {run_dir}", file=sys.stderr)
-        raise
-    print(f"\nrun folder: {run_dir}")
-    if result["model_path"]:
-        print(f"model: {result['model_path']}  (smis.load_model; samples/ holds the validation figures)")
-    metric = cfg.get("optimized_metric")
-    return result["metrics"].get(metric) if metric else None
-
-
-def main() -> None:
-    """`python -m smis.train OVERRIDES`: the weight files first (preflight), then the run."""
-    preflight("train")
-    run()
-
 
 if __name__ == "__main__":
     main()
