@@ -154,6 +154,33 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
     assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
 
 
+def test_a_deferred_finite_check_reads_once_per_n_steps_and_still_keeps_the_checkpoint_clean(
+        tmp_path, monkeypatch):
+    """finite_check_every=3: the flag stays on the device for 3 optimiser steps (2 G and D steps a
+    batch, 2 batches an epoch); a NaN from the 3rd G step on is still found before any checkpoint
+    of its weights is written."""
+    real_kl, calls, reads = module_code.kl_divergence, {"n": 0}, []
+    real_read = module_code.GroupDNetModule.read_finite
+
+    def kl_that_breaks(mu, logvar, reduction="sum"):
+        calls["n"] += 1
+        return real_kl(mu, logvar, reduction) * (float("nan") if calls["n"] > 2 else 1.0)
+
+    def counted_read(self):
+        reads.append(self.global_step)
+        real_read(self)
+
+    monkeypatch.setattr(module_code, "kl_divergence", kl_that_breaks)
+    monkeypatch.setattr(module_code.GroupDNetModule, "read_finite", counted_read)
+    with pytest.raises(NonFiniteLossError, match="checked every 3 steps"):
+        run(tmp_path, *SYNTHETIC, "optim.constant_epochs=3", "optim.decay_epochs=0", "finite_check_every=3")
+    assert reads[0] == 2      # steps 0 and 1 (batch 1's G and D) were not read back: step 2 read all three
+    ckpt = torch.load(tmp_path / "logs" / "train" / "runs" / "run" / "checkpoints" / "last.ckpt",
+                      weights_only=True)
+    assert ckpt["epoch"] == 0
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
+
+
 def test_generator_ema_is_exported(tmp_path):
     result = run(tmp_path, *SYNTHETIC, "ema_decay=0.5", "trainer.max_steps=2", "trainer.limit_val_batches=1")
     ckpt = torch.load(result["run_dir"] / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]

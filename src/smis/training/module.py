@@ -1,4 +1,4 @@
-"""GroupDNetModule: the authors' training loop (SPEC §7) as a LightningModule.
+"""GroupDNetModule: the authors' training loop (docs/model.md §7) as a LightningModule.
 
 One batch = one generator step (G and E together: GAN + feature matching + VGG + KL) and one
 discriminator step (hinge on real and on a fresh fake made without gradient). Manual
@@ -97,11 +97,16 @@ class GroupDNetModule(pl.LightningModule):
     encoder_init: {"head_gain", "logvar_bias"}, not the authors' (null keeps theirs: xavier gain
       0.02, bias 0): the encoder heads' init, so that the codes start informative (mu ~0.1, not
       ~0.003) and nearly noise-free (sigma = exp(logvar_bias / 2)) instead of buried under the
-      reparameterisation's unit noise."""
+      reparameterisation's unit noise;
+    finite_check_every: read whether the losses are finite every this many optimiser steps (1:
+      every step; more: the check stays on the device in between, so a GPU step waits for no host
+      read-back; a NaN is then found up to that many steps late, and always before a checkpoint
+      is written)."""
 
     def __init__(self, model: dict, optim: dict, loss: dict, seed: int = 0,
                  ema_decay: float | None = None, samples: dict | None = None, dataset: dict | None = None,
-                 channels_last: bool = False, encoder_init: dict | None = None, ema_warmup: bool = False):
+                 channels_last: bool = False, encoder_init: dict | None = None, ema_warmup: bool = False,
+                 finite_check_every: int = 1):
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
@@ -117,6 +122,8 @@ class GroupDNetModule(pl.LightningModule):
             self.vgg.requires_grad_(False)
         self.generator_ema = None
         self.joint_discriminator_pass = False     # True: the authors' G-step D pass (use_authors_paths)
+        self.unchecked: dict[str, torch.Tensor] = {}   # "generator"/"discriminator" -> finite so far (device)
+        self.last_terms: dict[str, dict] = {}           # the latest loss terms of each, for the message
         if ema_decay:
             self.generator_ema = copy.deepcopy(self.net.generator).requires_grad_(False)
         self.spec = DatasetSpec.from_dict(dataset) if dataset else None
@@ -214,7 +221,26 @@ class GroupDNetModule(pl.LightningModule):
         return self.generator_ema(self.net.label_input(label, instance, z.dtype), z)
 
     def check_finite(self, which: str, terms: dict[str, torch.Tensor]) -> None:
-        finite = bool(torch.isfinite(torch.stack([v.detach().float() for v in terms.values()])).all())
+        """Stop on a NaN or infinite loss: at once (finite_check_every 1), else the flag stays on
+        the device and `read_finite` reads it every finite_check_every steps."""
+        finite = torch.isfinite(torch.stack([v.detach().float() for v in terms.values()])).all()
+        if which in self.unchecked:
+            finite = finite & self.unchecked[which]
+        self.unchecked[which], self.last_terms[which] = finite, terms
+        every = self.hparams.get("finite_check_every", 1)
+        if every <= 1 or (self.global_step + 1) % every == 0:
+            self.read_finite()
+
+    def read_finite(self) -> None:
+        """Read the device's "finite so far" flags (one host read-back) and raise if one is false."""
+        flags, self.unchecked = self.unchecked, {}
+        for which, flag in flags.items():
+            self.raise_unless_finite(which, bool(flag), self.last_terms[which])
+
+    def on_train_epoch_end(self) -> None:
+        self.read_finite()                          # before the epoch's checkpoint is written
+
+    def raise_unless_finite(self, which: str, finite: bool, terms: dict[str, torch.Tensor]) -> None:
         trainer = self._trainer                      # None outside Lightning (the benchmark)
         if trainer is not None:
             # every process stops together (a lone rank raising would leave the others waiting)
@@ -223,10 +249,14 @@ class GroupDNetModule(pl.LightningModule):
             return
         shown = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
         ckpt_dir = next((cb.dirpath for cb in trainer.checkpoint_callbacks), None) if trainer else None
+        every = self.hparams.get("finite_check_every", 1)
+        late = f" (checked every {every} steps: it may have begun up to {every - 1} steps earlier)" \
+            if every > 1 else ""
         raise NonFiniteLossError(
-            f"non-finite {which} loss at epoch {self.current_epoch}, step {self.global_step} ({shown}; on "
-            f"this or another process). Training stopped; the last good checkpoint is in {ckpt_dir} "
-            "(resume with ckpt_path=...). Try lower optim.lr_g / optim.lr_d or trainer.precision=32-true.")
+            f"non-finite {which} loss at epoch {self.current_epoch}, step {self.global_step}{late} "
+            f"({shown}; on this or another process). Training stopped; the last good checkpoint is in "
+            f"{ckpt_dir} (resume with ckpt_path=...). Try lower optim.lr_g / optim.lr_d or "
+            "trainer.precision=32-true.")
 
     # --- training ----------------------------------------------------------------------------
     def generator_losses(self, image, label, instance, noise) -> tuple[dict, torch.Tensor, tuple]:
@@ -360,6 +390,7 @@ class GroupDNetModule(pl.LightningModule):
 
     # --- checkpoints: everything to resume, but not the fixed VGG weights --------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        self.read_finite()                          # never a checkpoint of weights a NaN reached
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items()
                                     if not k.startswith("vgg.")}
 

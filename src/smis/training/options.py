@@ -118,6 +118,8 @@ class RunOptions(Options):
                                      lambda v: v is None or is_number(v) and 0 < v < 1)
     ema_warmup: bool = option(False, "true or false", lambda v: isinstance(v, bool))
     channels_last: bool = option(False, "true or false", lambda v: isinstance(v, bool))
+    finite_check_every: int = option(1, "an integer >= 1", lambda v: is_int(v) and v >= 1,
+                                     "optimiser steps between reads of the losses' finite check")
 
 
 # config group -> its options class (training.checks checks a composed config against these)

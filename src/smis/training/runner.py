@@ -62,6 +62,7 @@ def train(cfg: DictConfig) -> dict:
                              ema_decay=cfg.ema_decay, ema_warmup=cfg.get("ema_warmup", False),
                              samples=OmegaConf.to_container(cfg.samples),
                              dataset=spec.to_dict(), channels_last=cfg.get("channels_last", False),
+                             finite_check_every=cfg.get("finite_check_every", 1),
                              encoder_init=OmegaConf.to_container(cfg.get("encoder_init") or {}))
     if cfg.init_from:
         load_initial_weights(module, cfg.init_from)

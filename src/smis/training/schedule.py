@@ -1,4 +1,4 @@
-"""Learning-rate schedule of the authors' trainer (SPEC §7)."""
+"""Learning-rate schedule of the authors' trainer (docs/model.md §7)."""
 
 from __future__ import annotations
 
