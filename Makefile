@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all lint bench bench-gpu clean
+.PHONY: install demo test test-all lint docs docs-serve bench bench-gpu clean
 
 install: $(STAMP)
 
@@ -31,6 +31,14 @@ test-all: $(STAMP)   # includes the tests marked slow
 lint: $(STAMP)
 	$(PY) -m ruff check src tests
 
+# the documentation site in site/: the notebooks run (a few minutes on a CPU) and show their outputs;
+# the reference pages (commands, configuration, API) are generated from the code (docs/hooks.py)
+docs: $(STAMP)
+	SMIS_DOCS_EXECUTE=true NO_MKDOCS_2_WARNING=1 PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m mkdocs build --strict
+
+docs-serve: $(STAMP)   # live preview on http://127.0.0.1:8000/ (notebooks not executed)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve
+
 bench: $(STAMP)
 	$(PY) -m smis.benchmarks.crops
 	$(PY) -m smis.benchmarks.data
@@ -45,4 +53,4 @@ bench-gpu: $(STAMP)
 	    --variants authors 32-true bf16-mixed 16-mixed bf16-mixed+channels_last bf16-mixed+compile
 
 clean:
-	rm -rf $(VENV) results .pytest_cache .ruff_cache
+	rm -rf $(VENV) results site .pytest_cache .ruff_cache

@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     try:
         save_model(net, output, source=str(args.folder))
     except OSError as e:                       # e.g. a full disk: the previous file, if any, is kept
-        print(f"error: cannot write {output}: {e}", file=sys.stderr)
+        print(f"error: cannot write {output}: {e.strerror or e}", file=sys.stderr)
         return 2
     print(f"wrote {output}")
     return 0

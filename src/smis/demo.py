@@ -9,7 +9,7 @@ metrics (smis.evaluate metrics=[separation]):
                    the target with one class's look (its code) taken from the reference
 
     python -m smis.demo [--out results/demo] [Hydra overrides, e.g. optim.constant_epochs=5]
-    python -m smis.demo --shipped-only --out docs/shipped      # the README's figures of the shipped model
+    python -m smis.demo --shipped-only --out docs/shipped      # the docs' figures of the shipped model
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ TRANSFERRED = "sky"                      # the class whose look transfer.png cop
 
 
 def figures(model_path: str | Path, out: Path, size, scene_seed: int = 0, seed: int = 0) -> dict[str, Path]:
-    """The three figures, made through smis.Synthesizer on 6 held-out scenes."""
+    """The three figures, made through smis.Synthesizer on 6 held-out scenes, each with its column
+    labels (and resample.png with the class re-drawn in each row)."""
     synth = Synthesizer.load(model_path, device="cpu")
     scenes = SyntheticScenes(6, size, seed=scene_seed, train=False, first_index=VAL_OFFSET + 100)
     pairs = [scenes.scene(i) for i in range(6)]                                  # (image, label)
@@ -46,7 +47,8 @@ def figures(model_path: str | Path, out: Path, size, scene_seed: int = 0, seed: 
         seeds = [1000 * seed + 4 * i + j for j in range(4)]
         sampled = synth.sample(pairs[i][1], seeds, size="input", output="tensor").images
         rows.append([shown[i], pairs[i][0], recon[i], *sampled])
-    paths = {"samples": save_grid(rows, out / "samples.png")}
+    labels = ["label map", "real scene", "reconstruction", *(f"random codes {j + 1}" for j in range(4))]
+    paths = {"samples": save_grid(rows, out / "samples.png", labels=labels)}
 
     rows = []
     for row, name in enumerate(RESAMPLED):
@@ -56,13 +58,17 @@ def figures(model_path: str | Path, out: Path, size, scene_seed: int = 0, seed: 
         seeds = [1000 * seed + 10 * row + j for j in range(5)]
         redrawn = synth.resample([name], seeds, codes=encoded[i], output="tensor").images
         rows.append([shown[i], recon[i], *redrawn])
-    paths["resample"] = save_grid(rows, out / "resample.png")
+    labels = ["label map", "reconstruction", *(f"new look {j + 1}" for j in range(5))]
+    paths["resample"] = save_grid(rows, out / "resample.png", labels=labels,
+                                  row_labels=[f"{name} re-drawn" for name in RESAMPLED])
 
     rows = []
     for target, reference in [(0, 3), (1, 4), (2, 5)]:
         result = synth.transfer(encoded[target], encoded[reference], [TRANSFERRED], output="tensor").images[0]
         rows.append([shown[target], recon[target], pairs[reference][0], recon[reference], result])
-    paths["transfer"] = save_grid(rows, out / "transfer.png")
+    labels = ["target label map", "target reconstructed", "reference", "reference reconstructed",
+              f"target with the reference's {TRANSFERRED}"]
+    paths["transfer"] = save_grid(rows, out / "transfer.png", labels=labels)
     return paths
 
 
@@ -84,7 +90,7 @@ def main(argv=None) -> None:
     p.add_argument("overrides", nargs="*", help="Hydra overrides on top of experiment=demo")
     p.add_argument("--scenes", type=int, default=32, help="held-out scenes for the control metrics")
     p.add_argument("--shipped-only", action="store_true",
-                   help="no training: only the shipped model's figures and metrics (the README's)")
+                   help="no training: only the shipped model's figures and metrics (the docs' figures)")
     args = p.parse_args(argv)
     t0 = time.time()
     shipped = load_pretrained("synthetic")

@@ -32,6 +32,8 @@ from PIL import Image
 from rich.progress import Progress
 
 from .cli import prog
+from .inputs import MAX_PIXELS
+from .latents import MAX_STEPS, check_seeds, check_steps
 from .networks.prior import PRIOR_CHOICES
 from .outputs import StagedOutput
 from .synthesizer import Codes, Result, Synthesizer
@@ -69,6 +71,25 @@ def parse_size(text: str | None):
         raise argparse.ArgumentTypeError(message) from None
 
 
+def check_options(synth: Synthesizer, args) -> None:
+    """The numeric options' ranges, before any input is read: a ValueError naming the option."""
+    if args.size not in (None, "input"):
+        try:
+            synth._size(args.size)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"--size {args.size[0]}x{args.size[1]}: {e}") from None
+    if args.command == "interpolate":
+        check_steps(args.steps, "--steps")
+    if args.command == "dataset" and args.samples < 1:
+        raise ValueError(f"--samples {args.samples}: expected an integer >= 1 (images per label map)")
+    for name in ("seeds", "base_seed", "from_seed", "to_seed"):
+        if hasattr(args, name):
+            value = getattr(args, name)
+            check_seeds(value if isinstance(value, list) else [value], f"--{name.replace('_', '-')}")
+    if args.command == "dataset":
+        check_seeds([args.base_seed + args.samples - 1], "--base-seed + --samples - 1")
+
+
 def write_result(synth: Synthesizer, result: Result, out: Path, name: str) -> list[Path]:
     """PNGs and a labelled contact sheet for one input."""
     paths = result.save(out, prefix=name)
@@ -79,7 +100,11 @@ def write_result(synth: Synthesizer, result: Result, out: Path, name: str) -> li
 
 
 def run(args) -> list[Path]:
-    synth = Synthesizer.load(args.model, device=args.device, dataset=args.dataset, prior=args.prior)
+    if args.max_pixels < 64 * 64:
+        raise ValueError(f"--max-pixels {args.max_pixels}: expected at least {64 * 64} (one 64x64 image)")
+    synth = Synthesizer.load(args.model, device=args.device, dataset=args.dataset, prior=args.prior,
+                             max_pixels=args.max_pixels)
+    check_options(synth, args)
     files = check_inputs(synth, args)                   # every input read before anything is decoded
     with StagedOutput(args.out, folder=args.command != "encode", overwrite=args.overwrite,
                       tool="smis-generate") as stage:       # all the outputs, or none
@@ -193,6 +218,9 @@ def parser() -> argparse.ArgumentParser:
                         help="HxW (multiples of 64), 'input' (the label's own size); default: the model's")
     common.add_argument("--device", default="auto",
                         help="cpu, cuda, cuda:1, ... (default: cuda when there is one)")
+    common.add_argument("--max-pixels", type=int, default=MAX_PIXELS,
+                        help=f"the largest label map or photo, in pixels, as given and at --size (default "
+                             f"{MAX_PIXELS}: 4096x4096)")
     common.add_argument("--overwrite", action="store_true",
                         help="replace output files that already exist (all together, once every output is "
                              "made); without it an existing output file stops the command, nothing written")
@@ -228,12 +256,14 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--to-seed", type=int, default=1, help="the last look's seed (default: 1)")
     c.add_argument("--from-codes", type=Path, help="the first look from a codes file instead of a seed")
     c.add_argument("--to-codes", type=Path, help="the last look from a codes file instead of a seed")
-    c.add_argument("--steps", type=int, default=8, help="images from the first look to the last (default: 8)")
+    c.add_argument("--steps", type=int, default=8,
+                   help=f"images from the first look to the last, both included: 2 to {MAX_STEPS} "
+                        "(default: 8)")
     c.add_argument("--classes", nargs="+", default=None, help="only these classes morph (default: all)")
     c = command("manipulate", "generate edited label maps with the looks of a codes file")
     c.add_argument("--codes", type=Path, required=True, help="the codes file whose looks to keep")
     c = command("dataset", "N samples per label map, as an image folder (images/, labels/, classes.yaml)")
-    c.add_argument("--samples", type=int, default=4, help="images per label map (default: 4)")
+    c.add_argument("--samples", type=int, default=4, help="images per label map, at least 1 (default: 4)")
     c.add_argument("--base-seed", type=int, default=0, help="the first seed; each image takes the next")
     return p
 

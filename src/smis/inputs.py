@@ -11,6 +11,8 @@ Label maps:
   - integer arrays and tensors, (H,W), (1,H,W) or (1,1,H,W), are class ids already; (H,W,3) uint8
     arrays are colours.
 Sizes: resized (nearest for maps, bicubic for photos) to the size asked for, or kept ("input").
+Limit: MAX_PIXELS (4096 x 4096) pixels per label map or photo by default, as given and at the size
+used (`check_pixels`): a 12000 x 12000 label map alone took 3.7 GB to read.
 """
 
 from __future__ import annotations
@@ -25,6 +27,22 @@ from PIL import Image
 
 from .data.io import image_size, open_image, upright
 from .data.spec import DatasetSpec
+
+MAX_PIXELS = 4096 * 4096      # the default largest label map or photo (as given, and as used), in pixels
+
+
+def check_pixels(x, max_pixels: int, what: str) -> None:
+    """A ValueError naming `what`, its size and the limit when input `x` (path, PIL image, array,
+    tensor, or an (H, W) size) holds more than `max_pixels` pixels; read from a file's header,
+    before anything is decoded."""
+    size = tuple(x) if isinstance(x, tuple) else input_size(x)
+    if size is None or len(size) != 2 or size[0] * size[1] <= max_pixels:
+        return
+    H, W = size
+    where = f"{what} {x}" if isinstance(x, (str, os.PathLike)) else what
+    raise ValueError(f"{where} is {H}x{W} = {H * W / 1e6:,.1f} megapixels; the limit is "
+                     f"max_pixels={max_pixels} ({max_pixels / 1e6:,.1f} megapixels): shrink it "
+                     "(nearest-neighbour for a label map) or raise max_pixels")
 
 
 def _colour_ids(rgb: np.ndarray, spec: DatasetSpec, where: str) -> np.ndarray:
@@ -107,6 +125,9 @@ def _as_ids(label, spec: DatasetSpec | None, what: str) -> tuple[torch.Tensor, s
             if spec is None:
                 raise ValueError(f"{what}: an (H, W, 3) colour array cannot be an id map")
             return torch.from_numpy(_colour_ids(label, spec, what)), what
+        if label.dtype.kind not in "biuf":
+            raise TypeError(f"{what}: a NumPy array of dtype {label.dtype}; expected integer class ids "
+                            "(e.g. uint8 or int64), or (H, W, 3) uint8 colours")
         label = torch.from_numpy(np.ascontiguousarray(label))
     if torch.is_tensor(label):
         t = label.detach().cpu()
@@ -115,8 +136,11 @@ def _as_ids(label, spec: DatasetSpec | None, what: str) -> tuple[torch.Tensor, s
         if t.dim() != 2:
             raise ValueError(f"{what}: expected class ids of shape (H, W), (1, H, W) or (1, 1, H, W); "
                              f"got {tuple(label.shape)}")
-        if t.is_floating_point() or t.dtype == torch.bool:
+        if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
             raise ValueError(f"{what}: expected integer class ids; got {t.dtype}")
+        if not t.numel():
+            raise ValueError(f"{what} is empty ({t.shape[0]}x{t.shape[1]}): expected class ids of shape "
+                             "(H, W)")
         return t.long(), what
     raise TypeError(f"{what}: expected a path, PIL image, NumPy array or tensor; got {type(label).__name__}")
 

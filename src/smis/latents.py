@@ -1,4 +1,4 @@
-"""The latent layout of a GroupDNet, and the code edits every application is made of (SPEC §9).
+"""The latent layout of a GroupDNet, and the code edits every application is made of (docs/model.md §9).
 
 z has shape (B, k*C, h, w) for images of H x W (h = H/64, w = W/64): class c owns the k channels
 k*c ... k*c + k-1 (k = the model's latent_per_class, 8 for the authors' presets). Every
@@ -40,6 +40,14 @@ def check_seeds(seeds, what: str = "seeds") -> list[int]:
     if not out:
         raise ValueError(f"{what}: no seed given; expected at least one integer in [0, {MAX_SEED}]")
     return out
+
+
+def check_steps(steps, what: str = "steps") -> int:
+    """The images of one interpolation, both ends included: an integer from 2 to MAX_STEPS (each
+    is a decode: the bound keeps one call's work finite)."""
+    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or not 2 <= steps <= MAX_STEPS:
+        raise ValueError(f"{what}={steps!r}: expected an integer from 2 (both ends) to {MAX_STEPS}")
+    return int(steps)
 
 
 @dataclass(frozen=True)
@@ -131,8 +139,7 @@ class LatentLayout:
         only `classes` (the others stay at a)."""
         self._check(a, "a")
         self._check(b, "b")
-        if isinstance(steps, bool) or not isinstance(steps, int) or not 2 <= steps <= MAX_STEPS:
-            raise ValueError(f"steps={steps!r}: expected an integer from 2 (both ends) to {MAX_STEPS}")
+        steps = check_steps(steps)
         t = torch.linspace(0, 1, steps, device=a.device, dtype=a.dtype).view(steps, 1, 1, 1)
         mixed = torch.lerp(a[:1], b[:1].to(a), t)
         if classes is None:

@@ -1,4 +1,4 @@
-"""GroupDNet's losses (SPEC §7), each a small function of tensors.
+"""GroupDNet's losses (docs/model.md §7), each a small function of tensors.
 
 Discriminator outputs follow `MultiscaleDiscriminator`: one list of layer outputs per scale,
 the last being the patch logits. Loss weights (lambda) are applied by the caller.

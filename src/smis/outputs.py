@@ -5,6 +5,7 @@ SIGTERM leaves the target as it was, and a killed run's staging folder is remove
 from __future__ import annotations
 
 import contextlib
+import errno
 import filecmp
 import glob
 import os
@@ -70,11 +71,23 @@ class StagedOutput:
         if not self.folder and target.is_dir():
             raise IsADirectoryError(f"{target} is a folder; the output is one file: name a file")
         missing = [p for p in [target.parent, *target.parent.parents] if not p.exists()]
-        target.parent.mkdir(parents=True, exist_ok=True)
+        above = next((p for p in [target.parent, *target.parent.parents] if p.exists()), None)
+        if above is not None and not above.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"a file, not a folder: {target} cannot be made under it",
+                                     str(above))
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:                            # read-only, permissions, a file in the way
+            raise type(e)(e.errno, f"{e.strerror}: cannot make the folder for {target}",
+                          str(e.filename or target.parent)) from None
         self._created = missing                         # deepest first
         remove_stale_staging(target.parent, self.tool)
         prefix = f".{target.name}.{self.tool}."
-        self.root = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=target.parent))
+        try:
+            self.root = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=target.parent))
+        except OSError as e:                            # name the folder, not the temporary name tried
+            raise type(e)(e.errno, f"{e.strerror}: cannot write into this folder", str(target.parent)) \
+                from None
         self._lock = open(self.root / "lock.new", "w")   # held while this process lives
         self._lock.write(f"{os.getpid()}\n")
         self._lock.flush()
@@ -85,11 +98,29 @@ class StagedOutput:
             self.path.mkdir()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type=None, exc=None, tb=None) -> None:
+        if isinstance(exc, OSError) and isinstance(exc.filename, str):
+            exc.filename = str(self.public(exc.filename))   # the output it was for, not its staged copy
         try:
             self._discard()
         finally:
             self._restore_signals()
+
+    def public(self, path: str | os.PathLike) -> Path:
+        """The output that a path inside the staging folder stands for (other paths as they are),
+        for messages: an error while writing names the file the user asked for."""
+        path = Path(path)
+        if self.path is None:
+            return path
+        try:
+            rel = path.relative_to(self.path)
+        except ValueError:
+            if path.parent == self.path.parent and self.path.name in path.name:
+                return self.target                      # a temporary beside a one-file output
+            return path
+        if rel.name.startswith(".") and rel.name.endswith(".tmp"):     # atomic_write's .NAME.XXXX.tmp
+            rel = rel.with_name(rel.name[1:-4].rsplit(".", 1)[0])
+        return self.target / rel if self.folder else self.target
 
     def _discard(self) -> None:
         """Remove the staging folder (and, without a commit, the folders made for the target)."""

@@ -65,20 +65,88 @@ def fetch_for(command: str, configs: Iterable[DictConfig], mirror: str | None = 
     ensure(names, mirror=mirror)
 
 
+def one_line(e: BaseException) -> str:
+    """Hydra's message of several lines as one line: its first line with the choices it lists
+    (an unknown option value), or its lines joined (an unknown key: 'Could not override ...; To
+    append to your config use +KEY=VALUE; Key 'KEY' is not in struct')."""
+    text = str(e)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return type(e).__name__
+    if "Available options" in text:
+        at = next(i for i, line in enumerate(lines) if line.startswith("Available options"))
+        choices = []
+        for line in lines[at + 1:]:
+            if line.startswith("Config search path"):
+                break
+            choices.append(line)
+        return f"{lines[0]} (available: {', '.join(choices)})"
+    cause = e.__cause__
+    if cause is not None and str(cause).strip() and str(cause).splitlines()[0] not in text:
+        lines.append(str(cause).splitlines()[0].strip())
+    return "; ".join(line.rstrip(".") for line in lines
+                     if not line.startswith(("full_key:", "object_type=", "See https://")))
+
+
+def report_bad_setting(e: BaseException, what: str, run_dir: str) -> None:
+    """In a command-line run (smis.cli.train / evaluate), after `what` ("training") failed with
+    `e`: a bad setting or input (the errors raised before any work) is printed as `error: ...`
+    and the process exits 2, without a traceback; other errors (bugs) and the jobs of a sweep
+    (multirun: Hydra records each job's failure) return, to be re-raised."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf.errors import MissingMandatoryValue
+
+    print(f"\n{what} failed; its run folder is {run_dir}", file=sys.stderr)
+    try:
+        sweep = HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:                    # not run by Hydra
+        sweep = False
+    if sweep:
+        return
+    if isinstance(e, MissingMandatoryValue):
+        key = getattr(e, "full_key", None) or str(e).splitlines()[0].rsplit(" ", 1)[-1]
+        print(f"error: {key} is not set: give it on the command line ({key}=...)", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(f"error: {e}", file=sys.stderr)
+    raise SystemExit(2) from None
+
+
+def unparsable(overrides: Sequence[str]) -> str | None:
+    """'OVERRIDE: ' for the first override of the command line Hydra cannot parse, else None."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    for override in overrides:
+        try:
+            parser.parse_override(override)
+        except HydraException:
+            return f"{override}: "
+    return None
+
+
 def preflight(command: str, argv: Sequence[str] | None = None) -> None:
     """Before Hydra runs `command` with this command line: fetch the files it needs, or print one
     error listing every missing file and exit 2. Options that only print (--help, --cfg, ...) and
-    custom config folders skip it; a command line Hydra rejects, or a config with unset required
-    values, is left for the run to report (nothing is downloaded for a run that cannot start)."""
+    custom config folders skip it. A command line Hydra rejects (an unknown option or choice, a
+    syntax error) is one line `error: ...` and exit 2 here, before a run folder is made; a config
+    with unset required values is left for the run to report (nothing is downloaded for a run that
+    cannot start)."""
     from hydra._internal.utils import get_args_parser
 
     args, _ = get_args_parser().parse_known_args(list(sys.argv[1:] if argv is None else argv))
     if (args.help or args.hydra_help or args.cfg or args.info or args.shell_completion or args.config_path
             or args.config_dir or args.config_name or args.experimental_rerun):
         return
+    from hydra.errors import HydraException
+
     try:
         configs = compose_variants(command, args.overrides, args.multirun)
-    except Exception:                    # Hydra reports a bad command line its own way
+    except HydraException as e:          # an unknown key or choice, a syntax error: named, no traceback
+        print(f"error: {unparsable(args.overrides) or ''}{one_line(e)}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except Exception:                    # anything else: Hydra reports it its own way
         return
     if any(OmegaConf.missing_keys(cfg) for cfg in configs):
         return                           # e.g. dataset.root unset: the run says so, before any download
@@ -89,4 +157,4 @@ def preflight(command: str, argv: Sequence[str] | None = None) -> None:
         raise SystemExit(2) from None
 
 
-__all__ = ["COMMANDS", "compose_variants", "needs", "preflight"]
+__all__ = ["COMMANDS", "compose_variants", "needs", "one_line", "preflight"]

@@ -21,13 +21,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .data.spec import DatasetSpec
 from .hub import load_model
-from .inputs import check_same_scene, read_image, read_label
-from .latents import LatentLayout, check_seeds
+from .inputs import MAX_PIXELS, check_pixels, check_same_scene, read_image, read_label
+from .latents import LatentLayout, check_seeds, check_steps
 from .networks import GroupDNet, check_image_size
 from .networks.prior import choose_prior
 from .utils import atomic_torch_save, atomic_write, pick_device
@@ -35,6 +36,7 @@ from .visualize import default_palette, save_grid, to_pil
 from .weights import safe_load
 
 CODES_FORMAT = "smis.codes"
+OUTPUTS = ("pil", "tensor", "numpy")          # what the images of a Result are
 
 
 @dataclass
@@ -62,17 +64,18 @@ class Codes:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Codes:
+        """A codes file (Codes.save), checked entry by entry: a ValueError naming the file and what
+        is missing or wrong. z stored in half precision is read as float32."""
         path = Path(path)
+        if path.is_dir():
+            raise IsADirectoryError(f"codes file {path} is a folder, not a file")
         if not path.is_file():
             raise FileNotFoundError(f"codes file not found: {path}")
         d = safe_load(path, "a codes file")
         if not isinstance(d, dict) or d.get("format") != CODES_FORMAT:
             raise ValueError(f"{path}: not an smis codes file (written by Codes.save or "
                              "`python -m smis.generate encode`)")
-        if not torch.is_tensor(d.get("z")) or not torch.isfinite(d["z"]).all():
-            raise ValueError(f"{path}: its codes (z) are missing or hold NaN or inf values; encode or "
-                             "sample them again")
-        return cls(d["z"], d["label"], tuple(d["sources"]), tuple(d["class_names"]), d.get("instance"))
+        return cls(*_checked_entries(d, f"{path}: the codes file"))
 
 
 @dataclass
@@ -97,6 +100,44 @@ class Result:
                                                            duration=duration_ms, loop=loop))
 
 
+def _checked_entries(d: dict, where: str) -> tuple:
+    """(z, label, sources, class_names, instance) of a codes file's dict, each checked: z a finite
+    (1, k*C, h, w) float tensor (half precision becomes float32), label (1, 1, 64h, 64w) integer
+    class ids, one source and one class name per class (strings)."""
+    def fail(what: str) -> ValueError:
+        return ValueError(f"{where} {what}; encode or sample the codes again")
+
+    z = d.get("z")
+    if not torch.is_tensor(z):
+        raise fail("has no z tensor (the per-class codes)" if z is None else
+                   f"holds a {type(z).__name__} as z, not a tensor of codes")
+    if not z.is_floating_point() or z.dim() != 4 or z.shape[0] != 1:
+        raise fail(f"holds z of shape {tuple(z.shape)} and dtype {z.dtype}; expected (1, k*C, h, w) floats")
+    z = z.float()
+    if not torch.isfinite(z).all():
+        raise fail(f"holds {int((~torch.isfinite(z)).sum())} NaN or inf values in z (its codes)")
+    label = d.get("label")
+    h, w = z.shape[2:]
+    if not torch.is_tensor(label):
+        raise fail("has no label tensor (the label map the codes were made for)")
+    if label.is_floating_point() or label.is_complex() or label.dtype == torch.bool or \
+            tuple(label.shape) != (1, 1, 64 * h, 64 * w):
+        raise fail(f"holds a label map of shape {tuple(label.shape)} and dtype {label.dtype}; expected "
+                   f"(1, 1, {64 * h}, {64 * w}) integer class ids for its {h}x{w} grid of codes")
+    names, sources = d.get("class_names"), d.get("sources")
+    for key, value in (("class_names", names), ("sources", sources)):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise fail(f"holds {key} {str(value)[:60]!r}; expected a list of strings, one per class")
+    if len(sources) != len(names) or z.shape[1] % max(len(names), 1) or not names:
+        raise fail(f"holds {len(sources)} sources and {len(names)} class names for {z.shape[1]} code "
+                   "channels; expected one source and one name per class, and k channels each")
+    instance = d.get("instance")
+    if instance is not None and (not torch.is_tensor(instance) or instance.shape != label.shape
+                                 or instance.is_floating_point()):
+        raise fail("holds an instance map that is not integer ids of the label map's shape")
+    return z, label.long(), tuple(sources), tuple(names), None if instance is None else instance.long()
+
+
 def _as_pil(image):
     if torch.is_tensor(image):
         return to_pil(image)
@@ -117,10 +158,20 @@ class Synthesizer:
     prior: where new looks (seeds) come from: "auto" the model's fitted appearance prior when it
       has one, else N(0, I); "fitted" the prior (an error without one); "normal" N(0, I), the
       authors' (smis.networks.prior).
+    max_pixels: the largest label map (or photo) a call takes, in pixels, both as given and at
+      the size it is used at (default smis.inputs.MAX_PIXELS = 4096 x 4096, 16.8 megapixels): a
+      larger one is a ValueError naming its size and the limit, before anything is decoded (a
+      12000 x 12000 label map alone took 3.7 GB to read; decoding takes far more than reading).
+
+    Work per call is bounded by max_pixels and by `interpolate`'s steps (at most
+    smis.latents.MAX_STEPS); sample and resample make one image per seed, batch_size at a time.
     """
 
     def __init__(self, net: GroupDNet, spec: DatasetSpec | None = None, device="auto", batch_size: int = 8,
-                 prior: str = "auto"):
+                 prior: str = "auto", max_pixels: int = MAX_PIXELS):
+        for name, value, least in (("batch_size", batch_size, 1), ("max_pixels", max_pixels, 64 * 64)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"{name}={value!r}: expected an integer >= {least}")
         self.device = pick_device(device) if isinstance(device, str) else torch.device(device)
         self.net = net.to(self.device).eval().requires_grad_(False)
         c = net.config
@@ -131,16 +182,18 @@ class Synthesizer:
             raise ValueError(f"the dataset spec {self.spec.name!r} has {self.spec.num_classes} classes, the "
                              f"model {c.num_classes}")
         self.layout = LatentLayout.of(net, choose_prior(net, prior))
-        self.batch_size = batch_size
+        self.batch_size, self.max_pixels = batch_size, max_pixels
 
     @classmethod
     def load(cls, source: str | os.PathLike, device="auto", dataset: str | None = None,
-             batch_size: int = 8, prior: str = "auto") -> Synthesizer:
+             batch_size: int = 8, prior: str = "auto", max_pixels: int = MAX_PIXELS) -> Synthesizer:
         """source: an smis model file (`python -m smis.convert`, a run's model.pt), a training
         checkpoint (.ckpt), a folder of the authors' latest_net_{G,E}.pth with dataset=NAME, or a
         shipped model's name ("synthetic")."""
+        if isinstance(device, str):
+            pick_device(device)                                     # a bad device: before the model loads
         net = load_model(source, dataset, with_discriminator=False)   # generation needs G and E only
-        return cls(net, device=device, batch_size=batch_size, prior=prior)
+        return cls(net, device=device, batch_size=batch_size, prior=prior, max_pixels=max_pixels)
 
     # --- inputs -------------------------------------------------------------------------------
     @property
@@ -148,20 +201,29 @@ class Synthesizer:
         return self.spec.names
 
     def class_ids(self, classes: Sequence[str | int] | str | int) -> list[int]:
-        """Class names or ids -> ids, with an error listing the valid names."""
-        if isinstance(classes, (str, int)):
+        """Class names or ids -> ids, with an error listing the valid names. A string of digits
+        that is not a class name is an id ("3": class 3, as the command line gives it)."""
+        if isinstance(classes, (str, int, np.integer)):
             classes = [classes]
-        if classes is None or not len(classes):
+        if not isinstance(classes, Sequence | np.ndarray | torch.Tensor) or not len(classes):
             names = ", ".join(self.spec.names[:6])
-            raise ValueError(f"no classes given; expected class names (or ids): {names}, ...")
+            raise ValueError(f"classes={classes!r}: no classes given; expected a list of class names (or "
+                             f"ids): {names}, ...")
         ids = []
         for c in classes:
-            if isinstance(c, int) and not isinstance(c, bool):
+            if torch.is_tensor(c) and c.dim() == 0 and not c.is_floating_point():
+                c = int(c)
+            if isinstance(c, str) and c not in self.spec.names and c.strip().isdigit():
+                c = int(c)
+            if isinstance(c, (int, np.integer)) and not isinstance(c, (bool, np.bool_)):
                 if not 0 <= c < self.spec.num_classes:
-                    raise ValueError(f"class id {c} is outside [0, {self.spec.num_classes})")
-                ids.append(c)
+                    raise ValueError(f"class id {c} is outside [0, {self.spec.num_classes - 1}] for "
+                                     f"{self.spec.name}")
+                ids.append(int(c))
+            elif isinstance(c, str):
+                ids.append(self.spec.class_index(c))
             else:
-                ids.append(self.spec.class_index(str(c)))
+                raise TypeError(f"classes: {c!r} is neither a class name nor a class id (an integer)")
         return ids
 
     def default_size(self) -> tuple[int, int] | None:
@@ -169,15 +231,30 @@ class Synthesizer:
 
     def label(self, label, size: Sequence[int] | str | None = None) -> torch.Tensor:
         """A label map (path, PIL image, array or tensor) -> (1, 1, H, W) class ids at the size
-        policy's size: None = the model's native size; "input" = the label's own size; (H, W)."""
-        return read_label(label, self.spec, self._size(size))
+        policy's size: None = the model's native size; "input" = the label's own size; (H, W)
+        (or one integer for a square). At most max_pixels pixels as given and as used."""
+        size = self._size(size)
+        check_pixels(label, self.max_pixels, "label map")          # from a file's header: nothing decoded
+        return read_label(label, self.spec, size)
 
     def _size(self, size) -> tuple[int, int] | str:
+        """The size policy's (H, W) or "input", checked: sides multiples of 64, at most max_pixels."""
         if size is None:
             size = self.default_size() or "input"
-        if size != "input":
-            size = (int(size[0]), int(size[1])) if not isinstance(size, int) else (size, size)
-            check_image_size(*size, encoding=False)
+        if isinstance(size, str):
+            if size != "input":
+                raise ValueError(f"size={size!r}: expected (H, W), one integer side, 'input' (the label "
+                                 "map's own size) or None (the model's)")
+            return size
+        if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+            size = (size, size)
+        if not isinstance(size, Sequence | np.ndarray) or len(size) != 2 or \
+                any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in size):
+            raise TypeError(f"size={size!r}: expected (H, W) as two integers, one integer side, 'input' "
+                            "or None")
+        size = (int(size[0]), int(size[1]))
+        check_image_size(*size, encoding=False)
+        check_pixels(size, self.max_pixels, f"size={size[0]}x{size[1]}")
         return size
 
     def _instance(self, label: torch.Tensor, instance) -> torch.Tensor | None:
@@ -193,6 +270,15 @@ class Synthesizer:
     # --- operations -----------------------------------------------------------------------------
     def check_codes(self, codes: Codes, what: str = "codes") -> None:
         """Codes made by a model with other classes cannot be decoded here."""
+        if not isinstance(codes, Codes):
+            raise TypeError(f"{what}: expected smis.Codes (a Result's .codes[i], Codes.load or "
+                            f"encode); got {type(codes).__name__}")
+        if not torch.is_tensor(codes.z) or codes.z.dim() != 4 or not torch.is_tensor(codes.label) or \
+                tuple(codes.label.shape[2:]) != (64 * codes.z.shape[2], 64 * codes.z.shape[3]):
+            z = tuple(codes.z.shape) if torch.is_tensor(codes.z) else type(codes.z).__name__
+            label = tuple(codes.label.shape) if torch.is_tensor(codes.label) else type(codes.label).__name__
+            raise ValueError(f"{what}: z {z} and label {label} do not fit: expected z (1, k*C, h, w) and a "
+                             "(1, 1, 64h, 64w) label map")
         if not torch.isfinite(codes.z).all():
             bad = int((~torch.isfinite(codes.z)).sum())
             raise ValueError(f"{what} hold {bad} non-finite values (NaN or inf): they would decode to a "
@@ -202,10 +288,15 @@ class Synthesizer:
             raise ValueError(f"{what} were made for {len(codes.class_names)} classes ({theirs}, ...) with "
                              f"{codes.z.shape[1]} channels; this model has {self.spec.num_classes} "
                              f"({ours}, ...)")
+        if len(codes.sources) != self.spec.num_classes:
+            raise ValueError(f"{what} have {len(codes.sources)} sources for {self.spec.num_classes} classes; "
+                             "expected one per class")
 
     @torch.no_grad()
     def decode(self, codes: Sequence[Codes], output: str = "pil") -> list:
         """Codes -> images (batched)."""
+        if output not in OUTPUTS:
+            raise ValueError(f"output={output!r}; expected one of {', '.join(map(repr, OUTPUTS))}")
         for c in codes:
             self.check_codes(c)
         images = []
@@ -251,6 +342,7 @@ class Synthesizer:
     @torch.no_grad()
     def encode(self, image, label, size=None, instance=None, name: str | None = None) -> Codes:
         """A photo and its label map -> the encoder's codes (mu) of every class."""
+        check_pixels(image, self.max_pixels, "the photo")
         check_same_scene(image, label)
         label = self.label(label, size)
         photo = read_image(image, tuple(label.shape[2:]))
@@ -274,11 +366,12 @@ class Synthesizer:
         codes: the codes to start from (default: seed 0's for `label`).
         """
         seeds = check_seeds(seeds)
+        ids = self.class_ids(classes)
         if codes is None:
             if label is None:
                 raise ValueError("resample needs codes= or label=")
             codes = self.sample(label, [0], size).codes[0]
-        ids = self.class_ids(classes)
+        self.check_codes(codes)
         z = self.layout.redraw(codes.z, ids, seeds)
         out = []
         for s, zi in zip(seeds, z):
@@ -293,6 +386,7 @@ class Synthesizer:
         """Appearance transfer: `codes` with the codes of `classes` copied from `reference` (e.g.
         a photo's encoded codes). A reference on another grid is resized to this one (nearest)."""
         ids = self.class_ids(classes)
+        self.check_codes(codes)
         self.check_codes(reference, "the reference codes")
         absent = [self.spec.names[c] for c in ids if reference.sources[c].startswith("absent from")]
         if absent:
@@ -311,8 +405,12 @@ class Synthesizer:
 
     def interpolate(self, a: Codes, b: Codes, steps: int = 8, classes=None, output: str = "pil") -> Result:
         """Style morphing: `steps` images from a's looks to b's (every class, or only `classes`),
-        on a's label map. Result.save_gif writes the animation."""
+        on a's label map; steps counts both ends: an integer from 2 to smis.latents.MAX_STEPS
+        (each image is a decode). Result.save_gif writes the animation."""
+        steps = check_steps(steps)
         ids = None if classes is None else self.class_ids(classes)
+        self.check_codes(a, "codes a")
+        self.check_codes(b, "codes b")
         source = b.z
         if source.shape[2:] != a.z.shape[2:]:
             source = F.interpolate(source, size=a.z.shape[2:], mode="nearest")
@@ -325,6 +423,7 @@ class Synthesizer:
     def manipulate(self, new_label, codes: Codes, instance=None, output: str = "pil") -> Result:
         """Semantic manipulation: an edited label map (same size as the codes' label map) generated
         with the same looks."""
+        self.check_codes(codes)
         label = self.label(new_label, tuple(codes.label.shape[2:]))
         out = replace(codes, label=label, instance=self._instance(label, instance))
         return self._result([out], output, ["manipulated"])
@@ -338,11 +437,14 @@ class Synthesizer:
 
     def contact_sheet(self, result: Result, path: str | os.PathLike,
                       label: torch.Tensor | None = None) -> Path:
-        """One PNG: the label map (colourised), then every image of the result, in a row."""
+        """One PNG: the label map (colourised), then every image of the result, in a row, each
+        with its caption above it ("label map", then the result's captions: "seed 7", ...)."""
         label = result.codes[0].label if label is None and result.codes else label
         row = [] if label is None else [_to_tensor(self.colorize(label))]
         row += [_to_tensor(_as_pil(im)) for im in result.images]
-        return save_grid([row], path)
+        captions = list(result.captions) + [""] * (len(result.images) - len(result.captions))
+        labels = ([] if label is None else ["label map"]) + captions[:len(result.images)]
+        return save_grid([row], path, labels=labels)
 
 
 def _to_tensor(picture) -> torch.Tensor:

@@ -4,6 +4,7 @@ Nothing here imports the rest of smis."""
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import sys
@@ -66,8 +67,19 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) ->
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> Path:
-    """torch.save, atomically (see atomic_write)."""
-    return atomic_write(path, lambda f: torch.save(obj, f))
+    """torch.save, atomically (see atomic_write). A write that fails inside torch's zip writer (a
+    full disk: torch raises RuntimeError "enforce fail at inline_container.cc ... file write
+    failed") is an OSError naming `path`; the previous file, if any, is kept."""
+    def save(f: IO[bytes]) -> None:
+        try:
+            torch.save(obj, f)
+        except RuntimeError as e:
+            if "inline_container" not in str(e) and "PytorchStreamWriter" not in str(e):
+                raise                                # not a write failure: a real bug
+            raise OSError(errno.ENOSPC, "writing failed: the disk may be full (torch.save: "
+                          f"{str(e).splitlines()[0][:160]})", str(path)) from None
+
+    return atomic_write(path, save)
 
 
 def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
@@ -80,9 +92,33 @@ def pick_device(name: str = "auto") -> torch.device:
     clear error for a GPU that is not there."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={name!r}, but this machine has no CUDA GPU: use device=cpu or auto")
+    expected = "auto, cpu, cuda, cuda:N (a GPU's number) or mps"
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"device={name!r}: expected {expected}")
+    try:
+        device = torch.device(name.strip())
+    except RuntimeError:
+        raise ValueError(f"device={name!r}: not a device; expected {expected}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={name!r}, but this machine has no CUDA GPU: use device=cpu or auto")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"device={name!r}, but this machine has {count} CUDA GPU{'s' * (count != 1)} "
+                             f"(cuda:0 to cuda:{count - 1})")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"device={name!r}, but this machine has no Apple GPU (MPS): use device=cpu or "
+                             "auto")
+    elif device.type == "meta":
+        raise ValueError(f"device={name!r}: the meta device holds no data; expected {expected}")
+    elif device.type != "cpu":
+        try:                                    # another backend (xpu, ...): it must work here
+            torch.empty(0, device=device)
+        except Exception as e:
+            why = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+            raise ValueError(f"device={name!r} is not usable on this machine ({why}); expected {expected}") \
+                from None
     return device
 
 

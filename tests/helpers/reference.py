@@ -1,4 +1,5 @@
-"""The authors' reference tensors (../shared/reference/official: see its README)."""
+"""The authors' reference tensors: $SMIS_REFERENCE_DIR, else shared/reference/official beside the
+checkout (what they hold and how they were made: docs/faithfulness.md)."""
 
 import os
 from pathlib import Path

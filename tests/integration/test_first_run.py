@@ -1,5 +1,6 @@
-"""A new user's first run: the README's Quick start as written, train and evaluate without their weight
-files (one error, no run folder), the no-VGG recipe on one's own folder, evaluation on small folders."""
+"""A new user's first run (the README's Quick start runs in test_docs.py): train and evaluate without
+their weight files (one error, no run folder), the no-VGG recipe on one's own folder, evaluation on
+small folders."""
 
 from __future__ import annotations
 
@@ -20,31 +21,9 @@ from smis.hub import save_model
 from smis.networks import GroupDNet, preset
 from tests.helpers.data_trees import folder_tree
 from tests.helpers.hydra_configs import run
-from tests.helpers.paths import REPO
 from tests.helpers.weight_files import random_inception_file
 
 BIN = Path(sys.executable).parent  # the commands installed beside this Python (smis-generate, ...)
-
-
-def readme_blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", (REPO / "README.md").read_text(), re.S)
-
-
-def test_readme_quick_start_runs_as_written(tmp_path):
-    """The README's first Python block and first shell block, unchanged, in an empty folder (side by
-    side: they write different files)."""
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    code, shell = run_side_by_side(tmp_path, env, [sys.executable, "-c", readme_blocks("python")[0]],
-                                   ["bash", "-euo", "pipefail", "-c", readme_blocks("bash")[0]])
-    assert code.returncode == 0, code.stderr
-    assert (tmp_path / "edited.png").is_file() and (tmp_path / "morph.gif").is_file()
-    assert (tmp_path / "transfer" / "image_000.png").is_file()
-    assert shell.returncode == 0, shell.stderr
-    assert sorted(p.name for p in (tmp_path / "out").glob("street_*.png")) == [
-        "street_000.png",
-        "street_001.png",
-        "street_sheet.png",
-    ]
 
 
 def run_side_by_side(cwd: Path, env: dict, *commands: list[str]) -> list[subprocess.CompletedProcess]:

@@ -97,6 +97,147 @@ def test_bad_inputs_exit_2_and_name_the_problem(files, tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
+def encode_args(files, out) -> list:
+    return ["encode", "--image", files["root"] / "photo0.png", "--label", files["labels"] / "scene0.png",
+            "-o", out]
+
+
+def broken_codes(files, tmp_path, name, edit):
+    """A codes file of scene0 with `edit` applied to its dict."""
+    path = tmp_path / name
+    assert generate(files, *encode_args(files, path)) == 0
+    d = torch.load(path, weights_only=True)
+    edit(d)
+    torch.save(d, path)
+    return path
+
+
+def broken_model(files, tmp_path, edit):
+    path = tmp_path / "broken.pt"
+    d = torch.load(files["model"], weights_only=True)
+    edit(d)
+    torch.save(d, path)
+    return path
+
+
+def write_bomb(tmp_path):
+    from tests.helpers.images import png_header
+
+    (tmp_path / "huge.png").write_bytes(png_header(20000, 20000))
+    return tmp_path / "huge.png"
+
+
+def wrong_shape(d):
+    d["state_dict"]["generator.fc.weight"] = torch.zeros(3)
+
+
+# case: (the command line after -m MODEL, from (files, tmp_path); the message). "-m PATH" in it: that model.
+BAD = {
+    "out-is-a-file": (lambda f, t: ["sample", f["labels"], "-o", t / "a_file"],
+                      r"a_file is a file; the outputs go into a folder: name a folder"),
+    "encode-out-is-a-folder": (lambda f, t: encode_args(f, t / "a_folder"),
+                               r"a_folder is a folder; the output is one file: name a file"),
+    "size-zero": (lambda f, t: ["sample", f["labels"], "--size", "0x0", "-o", t / "x"],
+                  r"--size 0x0: image size 0x0: GroupDNet needs both sides to be multiples of 64 \(64 at"),
+    "size-beyond-max-pixels": (lambda f, t: ["sample", f["labels"], "--size", "256x256", "--max-pixels",
+                                             "20000", "-o", t / "x"],
+                               r"--size 256x256: size=256x256 is 256x256 = 0.1 megapixels; the limit is "
+                               r"max_pixels=20000"),
+    "device": (lambda f, t: ["sample", f["labels"], "--device", "tpu", "-o", t / "x"],
+               r"device='tpu': not a device; expected auto, cpu, cuda, cuda:N"),
+    "samples-zero": (lambda f, t: ["dataset", f["labels"], "--samples", "0", "-o", t / "x"],
+                     r"--samples 0: expected an integer >= 1"),
+    "steps-too-many": (lambda f, t: ["interpolate", f["labels"], "--steps", "1000", "-o", t / "x"],
+                       r"--steps=1000: expected an integer from 2 \(both ends\) to 256"),
+    "codes-without-z": (lambda f, t: ["manipulate", f["labels"], "--codes",
+                                      broken_codes(f, t, "noz.codes", lambda d: d.pop("z")), "-o", t / "x"],
+                        r"noz.codes: the codes file has no z tensor \(the per-class codes\)"),
+    "codes-few-sources": (lambda f, t: ["manipulate", f["labels"], "--codes",
+                                        broken_codes(f, t, "few.codes", lambda d: d.update(sources=["a"])),
+                                        "-o", t / "x"],
+                          r"few.codes: the codes file holds 1 sources and 8 class names for 64 code chan"),
+    "decompression-bomb": (lambda f, t: ["sample", write_bomb(t), "-o", t / "x"],
+                           r"label map .*huge.png is 20000x20000 = 400.0 megapixels; the limit is "
+                           r"max_pixels=16777216"),
+    "model-wrong-shape": (lambda f, t: ["sample", f["labels"], "-o", t / "x", "-m",
+                                        broken_model(f, t, wrong_shape)],
+                          r"broken.pt: its weights do not fit its own config .*: generator.fc.weight: "
+                          r"expected shape \(64, 8, 3, 3\), found \(3,\)"),
+    "model-without-config": (lambda f, t: ["sample", f["labels"], "-o", t / "x", "-m",
+                                           broken_model(f, t, lambda d: d.pop("config"))],
+                             r"broken.pt: an smis model file with no 'config'"),
+}
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_bad_options_and_files_exit_2_with_one_line_naming_them(files, tmp_path, capsys, case):
+    make_args, message = BAD[case]
+    (tmp_path / "a_file").write_text("mine")
+    (tmp_path / "a_folder").mkdir()
+    args = make_args(files, tmp_path)
+    capsys.readouterr()
+    model = files["model"]
+    if "-m" in args:                                                   # a model of the case's own
+        at = args.index("-m")
+        args, model = args[:at] + args[at + 2:], args[at + 1]
+    device = [] if "--device" in args else ["--device", "cpu"]
+    code = main([args[0], "-m", str(model), *map(str, args[1:]), *device])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+    assert re.search(message, err), err
+    assert not (tmp_path / "x").exists() and (tmp_path / "a_file").read_text() == "mine"
+    assert list((tmp_path / "a_folder").iterdir()) == [] and leftovers(tmp_path) == []
+
+
+def test_classes_by_id_and_half_precision_codes_work(files, tmp_path):
+    label = files["labels"] / "scene0.png"
+    sky, grass = (str(SYNTHETIC.class_index(n)) for n in ("sky", "grass"))
+    for out, classes in (("names", ["sky", "grass"]), ("ids", [sky, grass])):
+        assert generate(files, "resample", label, "--classes", *classes, "--seeds", 4,
+                        "-o", tmp_path / out) == 0
+    by_name, by_id = (tmp_path / out / "scene0_000.png" for out in ("names", "ids"))
+    assert by_name.read_bytes() == by_id.read_bytes()
+    half = broken_codes(files, tmp_path, "half.codes", lambda d: d.update(z=d["z"].half()))
+    assert generate(files, "manipulate", label, "--codes", half, "-o", tmp_path / "h") == 0
+    assert (tmp_path / "h" / "scene0_000.png").is_file()
+
+
+def test_an_unwritable_output_folder_is_named_not_a_temporary(files, tmp_path, capsys, monkeypatch):
+    import errno
+    import os
+
+    import smis.outputs
+
+    def denied(prefix="", suffix="", dir=None):                     # a read-only folder (root writes anyway)
+        raise PermissionError(errno.EACCES, "Permission denied", os.path.join(dir, f"{prefix}x1y2{suffix}"))
+
+    monkeypatch.setattr(smis.outputs.tempfile, "mkdtemp", denied)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    for args in (["sample", files["labels"], "-o", locked / "out"], encode_args(files, locked / "a.codes")):
+        assert generate(files, *args) == 2
+        err = capsys.readouterr().err
+        assert err == f"error: {locked}: Permission denied: cannot write into this folder\n", err
+    assert list(locked.iterdir()) == []
+
+
+def test_a_full_disk_while_saving_codes_names_the_file_and_keeps_the_old_one(files, tmp_path, capsys,
+                                                                            monkeypatch):
+    codes = tmp_path / "look.codes"
+    codes.write_bytes(b"the old codes")
+
+    def full_disk(obj, f, *args, **kwargs):                          # what torch.save raises on a full disk
+        f.write(b"PK half")
+        raise RuntimeError("[enforce fail at inline_container.cc:603] . unexpected pos 3328 vs 3216")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    assert generate(files, *encode_args(files, codes), "--overwrite") == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(rf"error: {re.escape(str(codes))}: writing failed: the disk may be full "
+                        r"\(torch.save: \[enforce fail at inline_container.cc:603\].*\)\n", err), err
+    assert codes.read_bytes() == b"the old codes" and leftovers(tmp_path) == []
+
+
 def test_console_script_and_module_help():
     out = subprocess.run([sys.executable, "-m", "smis.generate", "--help"], capture_output=True, text=True)
     assert out.returncode == 0

@@ -33,7 +33,7 @@ def need_browser():
         try:
             import playwright.sync_api  # noqa: F401
         except ImportError:
-            missing = "the playwright package is not installed (pip install -e '.[dev]')"
+            missing = "the playwright package is not installed (pip install 'groupdnet[dev]')"
     if missing and IN_CI:
         pytest.fail(f"CI=true but {missing}: .ci/run installs it")
     if missing:

@@ -36,19 +36,55 @@ def one_thread():
 
 
 # --- the command line -----------------------------------------------------------------------------
-def test_the_command_line_names_the_missing_model(tmp_path, monkeypatch):
+def exits_2(main, argv, capsys) -> str:
+    """main(argv) exits 2 with one `error:` line (no traceback): -> that line."""
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if "error: " in line]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_the_command_line_names_the_missing_model(tmp_path, monkeypatch, capsys):
     from smis.hub import shipped
     from smis.studio import cli
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(shipped, "SHIPPED_DIR", tmp_path / "not_installed")
-    with pytest.raises(SystemExit) as e:              # the default is the shipped model
-        cli.main(["--port", "0"])
-    assert "not_installed/synthetic.pt" in str(e.value) and "reinstall" in str(e.value)
-    with pytest.raises(SystemExit) as e:
-        cli.main(["--model", "missing.pt"])
-    assert "missing.pt not found" in str(e.value) and "synthetic" in str(e.value)
+    line = exits_2(cli.main, ["--port", "0"], capsys)      # the default is the shipped model
+    assert line.startswith("smis studio: error: ") and "not_installed/synthetic.pt" in line
+    assert "reinstall" in line
+    line = exits_2(cli.main, ["--model", "missing.pt"], capsys)
+    assert "missing.pt not found" in line and "synthetic" in line
     assert cli.parse_args([]).host == "127.0.0.1"
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--device", "tpu"], "device='tpu': not a device; expected auto, cpu, cuda"),
+    (["--size", "100", "128"], r"--size 100 128: expected two multiples of 64"),
+    (["--size", "0", "0"], r"--size 0 0: expected two multiples of 64"),
+    (["--size", "4096", "4096", "--max-pixels", "65536"], r"--size 4096 4096: 16777216 pixels, more than "
+                                                           r"--max-pixels 65536"),
+])
+def test_bad_device_and_sizes_are_one_error_line(argv, expected, tmp_path, capsys):
+    from smis.studio import cli
+
+    path = smis.save_model(tiny_net(), tmp_path / "model.pt")
+    assert re.search(expected, exits_2(cli.main, ["--model", str(path), *argv], capsys))
+
+
+def test_the_max_pixels_default_is_the_synthesizers(tmp_path):
+    from smis.inputs import MAX_PIXELS
+    from smis.studio import Limits, cli
+
+    assert cli.parse_args([]).max_pixels == Limits().max_pixels == MAX_PIXELS == 4096 * 4096
+    path = smis.save_model(tiny_net(), tmp_path / "model.pt")
+    studio, _ = cli.build(cli.parse_args(["--model", str(path), "--device", "cpu", "--max-pixels", "100000"]))
+    assert studio.synth.max_pixels == studio.limits.max_pixels == 100000         # one limit for both
+    studio.close()
 
 
 def test_the_command_line_serves_a_model_file_to_local_hosts_only(tmp_path, monkeypatch):
@@ -143,6 +179,73 @@ def test_numeric_options_out_of_range_are_refused(option, value, expected, capsy
         cli.parse_args([option, value])
     assert e.value.code == 2
     assert re.search(rf"error: {option} {value}(\.0)?: expected {expected}", capsys.readouterr().err)
+
+
+# --- bad requests: the field, what it must be, what came ------------------------------------------------
+def codes_without(client, sid, key) -> bytes:
+    import io
+
+    d = torch.load(io.BytesIO(client.get(f"/api/sessions/{sid}/codes").content), weights_only=True)
+    del d[key]
+    buf = io.BytesIO()
+    torch.save(d, buf)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("path, kwargs, match", [
+    ("classes/{SKY}/lock", {}, r'^the request has no body; this request needs \{"locked": true or false\}$'),
+    ("classes/{SKY}/lock", {"json": {}}, "^locked is missing: it must be true or false$"),
+    ("classes/{SKY}/lock", {"json": {"locked": "maybe"}}, "^locked must be true or false; got 'maybe'$"),
+    ("classes/{SKY}/morph", {"content": b'{"t": NaN}'}, r"^t must be a number in \[0, 1\]; got nan$"),
+    ("classes/{SKY}/morph", {"content": b'{"t": Infinity}'}, r"^t must be a number in \[0, 1\]; got inf$"),
+    ("classes/{SKY}/morph", {"json": {"t": 1.5}}, r"^t must be a number in \[0, 1\]; got 1.5$"),
+    ("classes/{SKY}/morph", {"json": {"t": "half"}}, r"^t must be a number in \[0, 1\]; got 'half'$"),
+    ("shuffle", {"json": {"seed": -1}}, r"^seed must be a whole number in 0\.\.2147483647, or .*; got -1$"),
+    ("example", {"json": {}}, r"^index is missing: it must be an example's number"),
+    ("classes/sky/look", {"json": {}}, r"^c must be a class id \(0, 1, \.\.\.\); got 'sky'$"),
+])
+def test_a_request_that_does_not_validate_names_the_field_and_what_it_must_be(path, kwargs, match):
+    studio, client = served()
+    sid = client.post("/api/sessions", json={}).json()["state"]["session"]
+    if "content" in kwargs:
+        kwargs = {**kwargs, "headers": {"content-type": "application/json"}}
+    z = studio.sessions[sid].codes.z.clone()
+    json_error(client.post(f"/api/sessions/{sid}/{path.format(SKY=SKY)}", **kwargs), 422, match)
+    assert torch.equal(studio.sessions[sid].codes.z, z) and not studio.sessions[sid].locked
+    studio.close()
+
+
+def test_morph_refuses_nan_from_python_too():
+    from smis.studio.uploads import StudioError
+
+    studio = make_studio()
+    sid = studio.new_session()["state"]["session"]
+    with pytest.raises(StudioError, match=r"t must be a number in \[0, 1\]; got nan"):
+        studio.morph(sid, SKY, float("nan"))
+    studio.close()
+
+
+@pytest.mark.parametrize("key, match", [("z", "^the codes file has no z tensor"),
+                                        ("label", "^the codes file has no label tensor")])
+def test_a_codes_upload_without_a_tensor_says_which(key, match):
+    studio, client = served()
+    sid = client.post("/api/sessions", json={}).json()["state"]["session"]
+    z = studio.sessions[sid].codes.z.clone()
+    upload = {"file": ("x.codes", codes_without(client, sid, key))}
+    r = client.post(f"/api/sessions/{sid}/codes", files=upload)
+    assert json_error(r, 422, match + r" \(.*\); encode or sample the codes again$")
+    assert r.json()["field"] == "codes" and torch.equal(studio.sessions[sid].codes.z, z)
+    studio.close()
+
+
+def test_an_upload_beyond_pillows_limit_gives_its_size():
+    from tests.helpers.images import png_header
+
+    studio, client = served()
+    sid = client.post("/api/sessions", json={}).json()["state"]["session"]
+    r = client.post(f"/api/sessions/{sid}/label", files={"file": ("bomb.png", png_header(20000, 20000))})
+    json_error(r, 413, r"^the image is 20000x20000 = 400000000 pixels; the limit is 1048576$")
+    studio.close()
 
 
 # --- only the studio's own page changes anything ----------------------------------------------------

@@ -21,14 +21,29 @@ def test_model_config_instantiates_the_preset(name):
 
 
 def test_configs_ship_in_the_wheel_and_compose_from_it(tmp_path):
-    """`python -m smis.train` works after a non-editable install: the configs are package data."""
+    """`python -m smis.train` works after a non-editable install: the configs are package data, and
+    so are the shipped model, the example scenes and the studio's page; the distribution is
+    `groupdnet` (PyPI's `smis` is another project) with every console script."""
     import subprocess
     import sys
+    import zipfile
 
     root = REPO
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
                     str(root), "-w", str(tmp_path / "wheel")], check=True, capture_output=True)
-    (wheel,) = (tmp_path / "wheel").glob("smis-*.whl")
+    (wheel,) = (tmp_path / "wheel").glob("groupdnet-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+        scripts = archive.read(entry_points).decode()
+    configs = REPO / "src" / "smis" / "configs"
+    for path in [*configs.rglob("*.yaml"), *(REPO / "src" / "smis" / "examples").glob("*/*.png"),
+                 *(REPO / "src" / "smis" / "studio" / "static").iterdir(),
+                 REPO / "src" / "smis" / "hub" / "models" / "synthetic.pt"]:
+        assert path.relative_to(REPO / "src").as_posix() in names, path
+    for name in ["smis-train", "smis-evaluate", "smis-generate", "smis-studio", "smis-export",
+                 "smis-fit-prior"]:
+        assert f"{name} = " in scripts, name
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
                     str(tmp_path / "site"), str(wheel)], check=True, capture_output=True)
     out = subprocess.run([sys.executable, "-c", "import smis; print(smis.__file__)"],

@@ -13,6 +13,7 @@ from smis.data import ADE20K, SYNTHETIC, SyntheticScenes
 from smis.inputs import read_label
 from smis.latents import LatentLayout
 from smis.networks import GroupDNet, preset
+from tests.helpers.figures import check_labelled_grid
 from tests.helpers.reference import load_io
 
 SKY, GRASS, CAR = (SYNTHETIC.class_index(n) for n in ("sky", "grass", "car"))
@@ -117,8 +118,8 @@ def test_results_save_pngs_and_a_contact_sheet(synth, scene, tmp_path):
     paths = out.save(tmp_path / "images", prefix="sample")
     assert [p.name for p in paths] == ["sample_000.png", "sample_001.png", "sample_002.png"]
     sheet = synth.contact_sheet(out, tmp_path / "sheet.png")
-    with Image.open(sheet) as im:
-        assert im.size == (4 * (128 + 2) + 2, 128 + 4)                 # label + 3 images, 2 px padding
+    with Image.open(sheet) as im:                   # label + 3 images, 2 px padding, captions above
+        check_labelled_grid(im, cols=4, rows=1, cell=(128, 128))
 
 
 # --- label inputs -------------------------------------------------------------------------------

@@ -16,11 +16,17 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
+from omegaconf.errors import MissingMandatoryValue
 
+from ..data.io import DatasetError
 from ..evaluation.evaluator import EvaluationError
 from ..evaluation.report import markdown_table
 from ..evaluation.runner import evaluate
-from ..preflight import preflight
+from ..preflight import preflight, report_bad_setting
+from ..weights import MissingWeightsError
+
+# a setting or an input that cannot work: the run stops before the loop (not a bug)
+BAD_SETTINGS = (EvaluationError, DatasetError, MissingWeightsError, MissingMandatoryValue)
 
 __all__ = ["EvaluationError", "evaluate", "main"]
 
@@ -30,6 +36,9 @@ def run(cfg: DictConfig) -> None:
     run_dir = HydraConfig.get().runtime.output_dir
     try:
         results = evaluate(cfg)
+    except BAD_SETTINGS as e:             # raised before the loop: one line, exit 2
+        report_bad_setting(e, "evaluation", run_dir)
+        raise
     except BaseException:
         print(f"\nevaluation failed; its run folder is {run_dir}", file=sys.stderr)
         raise

@@ -10,7 +10,7 @@ The decoder takes label (B,1,H,W) int64 class ids and z (B, L*C, H/64, W/64) flo
 models with instance edges (the Cityscapes preset) instance (B,1,H,W) int64 ids (without instance
 maps pass the label map: every class border becomes an edge); it returns image (B,3,H,W) in
 [-1, 1]. The encoder takes image and label and returns mu, logvar. See smis/hub/export.py.
---format onnx needs onnx and onnxruntime: pip install -e ".[export]".
+--format onnx needs onnx and onnxruntime: pip install "groupdnet[export]".
 Exit codes: 0 written; 1 --verify found a difference; 2 a bad argument, a missing model or
 dependency, an existing output.
 """

@@ -16,10 +16,16 @@ import sys
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
+from omegaconf.errors import MissingMandatoryValue
 
-from ..preflight import preflight
+from ..data.io import DatasetError
+from ..preflight import preflight, report_bad_setting
 from ..training.checks import ConfigError
 from ..training.runner import train
+from ..weights import MissingWeightsError
+
+# a setting or an input that cannot work: the run stops before any step (not a bug)
+BAD_SETTINGS = (ConfigError, DatasetError, MissingWeightsError, MissingMandatoryValue)
 
 __all__ = ["ConfigError", "main", "train"]
 
@@ -29,6 +35,9 @@ def run(cfg: DictConfig) -> float | None:
     run_dir = HydraConfig.get().runtime.output_dir
     try:
         result = train(cfg)
+    except BAD_SETTINGS as e:             # raised before any training: one line, exit 2
+        report_bad_setting(e, "training", run_dir)
+        raise
     except BaseException:
         print(f"\ntraining failed; its run folder is {run_dir}", file=sys.stderr)
         raise

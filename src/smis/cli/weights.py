@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from urllib.parse import urlsplit
 
 from hydra.core.hydra_config import HydraConfig
 
 from ..config import compose_config
-from ..preflight import compose_variants, needs
+from ..preflight import compose_variants, needs, one_line
 from ..weights.registry import REGISTRY, entry
 from ..weights.store import (
+    MIRROR_ENV,
     MissingWeightsError,
     State,
     cache_dir,
@@ -51,6 +53,19 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_mirror(url: str | None, where: str) -> None:
+    """A mirror is an http(s):// or file:// address: a ValueError naming `where` it came from."""
+    if url is None:
+        return
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https", "file") and bool(parts.netloc or parts.path)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{where} {url!r}: expected an http://, https:// or file:// address")
+
+
 def selected(args) -> dict[str, list[str]]:
     """{registry name: [who needs it]} for the arguments."""
     names = [a for a in args.args if "=" not in a]
@@ -62,14 +77,19 @@ def selected(args) -> dict[str, list[str]]:
     if names and not overrides:
         return {n: [] for n in names}
     wanted: dict[str, list[str]] = {n: [] for n in names}
-    for command in [args.command] if args.command else ["train", "evaluate"]:
-        own = accepted(command, overrides)
-        if len(own) < len(overrides) and args.command:
-            raise ValueError(f"{command} takes no option {sorted(set(overrides) - set(own))}")
+    commands = [args.command] if args.command else ["train", "evaluate"]
+    taken = {command: accepted(command, overrides) for command in commands}
+    for override in overrides:
+        if not any(override in own for own in taken.values()):
+            option = override.lstrip("+~").split("=")[0]
+            raise ValueError(f"{override}: {' and '.join(commands)} {'have' if len(commands) > 1 else 'has'} "
+                             f"no option {option!r}")
+    for command in commands:
+        own = taken[command]
         try:
             cfg = compose_variants(command, own)[0]
         except Exception as e:                        # Hydra: an unknown option or choice
-            raise ValueError(f"{command}: {e}") from None
+            raise ValueError(f"{command}: {one_line(e)}") from None
         for name in needs(command, cfg):
             if command not in wanted.setdefault(name, []):
                 wanted[name].append(command)
@@ -98,8 +118,10 @@ def show(states: list[State], users: dict[str, list[str]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = parser().parse_intermixed_args(argv)      # options may come after the overrides
     try:
+        check_mirror(args.mirror, "--mirror")
+        check_mirror(None if args.mirror else mirror_url(), MIRROR_ENV)
         users = selected(args)
     except (KeyError, ValueError) as e:
         print(f"smis-weights: error: {e.args[0]}", file=sys.stderr)

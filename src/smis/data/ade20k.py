@@ -1,4 +1,4 @@
-"""ADE20K SceneParsing (ADEChallengeData2016, SPEC §8): 150 classes + unknown."""
+"""ADE20K SceneParsing (ADEChallengeData2016, docs/model.md §8): 150 classes + unknown."""
 
 from __future__ import annotations
 

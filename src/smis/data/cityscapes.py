@@ -1,4 +1,4 @@
-"""Cityscapes (SPEC §8): leftImg8bit/ photos, gtFine/ labelIds and instanceIds, per city."""
+"""Cityscapes (docs/model.md §8): leftImg8bit/ photos, gtFine/ labelIds and instanceIds, per city."""
 
 from __future__ import annotations
 

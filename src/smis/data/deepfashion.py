@@ -1,4 +1,4 @@
-"""DeepFashion, the SMIS authors' variant (SPEC §8): 8 human-parsing classes, 256x256."""
+"""DeepFashion, the SMIS authors' variant (docs/model.md §8): 8 human-parsing classes, 256x256."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The Dataset behind every file-based layout: a list of (image, label[, instance]) files,
-the dataset's spec (classes and label-file rule, SPEC §2), and preprocessing."""
+the dataset's spec (classes and label-file rule, docs/model.md §2), and preprocessing."""
 
 from __future__ import annotations
 

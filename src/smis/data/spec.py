@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from .io import DatasetError
@@ -35,9 +36,11 @@ class LabelRule:
     unknown_index: int | None = None
     num_labelled: int | None = None
 
-    def to_class_ids(self, raw: torch.Tensor, num_classes: int, where: object = "label map") -> torch.Tensor:
-        """File values (any shape, integer) -> class ids, with an error naming `where` for a value
-        that has no class."""
+    def to_class_ids(self, raw: torch.Tensor | np.ndarray, num_classes: int,
+                     where: object = "label map") -> torch.Tensor:
+        """File values (a tensor or NumPy array of any shape, integer) -> class ids (an int64
+        tensor), with an error naming `where` for a value that has no class."""
+        raw = _integer_tensor(raw, where)
         labelled = num_classes if self.num_labelled is None else self.num_labelled
         ids = raw.long() + self.shift
         unknown = ids < 0
@@ -57,6 +60,21 @@ class LabelRule:
                 accepted += f", or {shown} for unknown" if shown else ""
             raise DatasetError(f"{where}: label value {value} has no class (expected {accepted})")
         return ids
+
+
+def _integer_tensor(raw, where: object) -> torch.Tensor:
+    """Label-file values as an integer tensor: a tensor as it is, a NumPy array converted; a
+    TypeError naming `where` for anything else (floats, objects, lists)."""
+    if isinstance(raw, np.ndarray):
+        if raw.dtype.kind not in "iub":
+            raise TypeError(f"{where}: label values must be integers; got a NumPy array of dtype {raw.dtype}")
+        return torch.from_numpy(raw.astype(np.int64))
+    if not torch.is_tensor(raw):
+        raise TypeError(f"{where}: expected label values as a tensor or NumPy array of integers; got "
+                        f"{type(raw).__name__}")
+    if raw.is_floating_point() or raw.is_complex():
+        raise TypeError(f"{where}: label values must be integers; got a tensor of dtype {raw.dtype}")
+    return raw
 
 
 @dataclass(frozen=True)
@@ -130,8 +148,8 @@ class DatasetSpec:
             raise ValueError(f"{self.name} has no class {name!r}; its classes are "
                              f"{', '.join(self.names)}") from None
 
-    def to_class_ids(self, raw: torch.Tensor, where: object = "label map") -> torch.Tensor:
-        """Label-file values -> class ids (see LabelRule)."""
+    def to_class_ids(self, raw: torch.Tensor | np.ndarray, where: object = "label map") -> torch.Tensor:
+        """Label-file values (a tensor or NumPy array of integers) -> int64 class ids (see LabelRule)."""
         return self.label_rule.to_class_ids(raw, self.num_classes, where)
 
     def ground_truth(self, label: torch.Tensor, ignore_index: int = 255) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Paired preprocessing: the image and its maps get the same resize, crop and flip (SPEC §7)."""
+"""Paired preprocessing: the image and its maps get the same resize, crop and flip (docs/model.md §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""LPIPS diversity and the paper's class-wise diversity metrics mCSD / mOCD (SPEC §10).
+"""LPIPS diversity and the paper's class-wise diversity metrics mCSD / mOCD (docs/model.md §10).
 
 LPIPS: AlexNet trunk, version 0.1, the linear heads shipped inside the `lpips` package
 (`lpips/weights/v0.1/alex.pth`), and torchvision's ImageNet AlexNet (`alexnet-owt-7be5be79.pth`) as

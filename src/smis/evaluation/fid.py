@@ -1,5 +1,6 @@
-"""FID (SPEC §10) through torchmetrics' `FrechetInceptionDistance` on torch-fidelity's Inception-v3, with the
-input pipeline of either FID library, chosen by name (`resize`; the evaluation protocols pin it):
+"""FID (docs/model.md §10) through torchmetrics' `FrechetInceptionDistance` on torch-fidelity's
+Inception-v3, with the input pipeline of either FID library, chosen by name (`resize`; the evaluation
+protocols pin it):
 
 - Feature network: torch-fidelity's `FeatureExtractorInceptionV3` with the TF-ported Inception-v3 weights
   `weights-inception-2015-12-05-6726825d.pth` (`inception` in smis.weights), 2048-d pool features by default.

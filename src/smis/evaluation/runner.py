@@ -1,4 +1,4 @@
-"""`evaluate(cfg)`: the whole evaluation run that `python -m smis.evaluate` makes (SPEC §10).
+"""`evaluate(cfg)`: the whole evaluation run that `python -m smis.evaluate` makes (docs/model.md §10).
 
 Streams the split once in batches: each label map is decoded from a random code (or its image's
 encoded code with latent=encoded) and feeds FID, the segmenter's confusion matrix, and, for the
@@ -97,9 +97,15 @@ def evaluate(cfg: DictConfig) -> dict:
     check_settings(cfg)
     requested = cfg.metrics if cfg.metrics == "auto" else list(cfg.metrics)
     skipped = choose_metrics(cfg, dataset_choice())
-    device = pick_device(cfg.device)
+    try:
+        device = pick_device(cfg.device)
+    except ValueError as e:
+        raise EvaluationError(str(e)) from None
     run_dir = Path(cfg.paths.output_dir)
-    net = load_model(cfg.ckpt).to(device)
+    try:
+        net = load_model(cfg.ckpt).to(device)
+    except (ValueError, OSError) as e:                 # a missing or unreadable model, named
+        raise EvaluationError(f"ckpt={cfg.ckpt}: {e}") from None
     datamodule = instantiate(cfg.dataset)
     datamodule.setup("validate")
     spec = datamodule.spec

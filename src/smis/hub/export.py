@@ -60,7 +60,7 @@ FORMATS = ("onnx", "torchscript")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".ts"}
 METADATA_KEY = "smis.json"        # the TorchScript extra file / ONNX property holding metadata()
 OPSET = 17                        # run by onnxruntime >= 1.17 (the extra's lower bound)
-EXPORT_EXTRA = 'pip install -e ".[export]"'
+EXPORT_EXTRA = 'pip install "groupdnet[export]"'   # the distribution's name (import name: smis)
 LATENT_TENSORS = ("z", "mu", "logvar")   # the tensors on the H/64 x W/64 grid
 # where a dynamic-size graph is traced: tracing runs the model once, so the smallest size the
 # encoder takes (a 1x2 latent grid); the graph records sizes symbolically (the tests run it elsewhere)

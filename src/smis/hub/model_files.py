@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import torch
+
 from ..data.builtin_specs import SPECS
 from ..data.spec import DatasetSpec
 from ..networks import GroupDNet, GroupDNetConfig
@@ -99,23 +101,60 @@ def read_model_file(path: Path, map_location="cpu", prefer_ema: bool = True) -> 
         raise ValueError(f"{path}: not an smis model checkpoint (expected a dict with "
                          f"format={FORMAT!r} or a training checkpoint); to import the authors' files "
                          "use smis.load_official or smis-convert")
-    if payload.get("version", 0) > VERSION:
-        raise ValueError(f"{path}: checkpoint version {payload['version']} is newer than this "
+    version = payload.get("version", 0)
+    if not isinstance(version, int) or version > VERSION:
+        raise ValueError(f"{path}: checkpoint version {version!r} is newer than this "
                          f"smis understands ({VERSION}); upgrade smis")
-    config = GroupDNetConfig.from_dict(payload["config"])
-    has_d = any(k.startswith("discriminator.") for k in payload["state_dict"])
+    for key, what in (("config", "the network's settings"), ("state_dict", "the weights")):
+        if not isinstance(payload.get(key), dict):
+            found = "no" if payload.get(key) is None else f"a {type(payload[key]).__name__} as its"
+            raise ValueError(f"{path}: an smis model file with {found} {key!r} ({what}); expected a dict: "
+                             "the file is damaged or was not written by smis.save_model")
+    try:
+        config = GroupDNetConfig.from_dict(payload["config"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{path}: its network config is unreadable ({type(e).__name__}: {e}); the file "
+                         "is damaged or was not written by smis.save_model") from None
+    weights = payload["state_dict"]
+    not_tensors = [k for k, v in weights.items() if not torch.is_tensor(v)]
+    if not_tensors:
+        first = not_tensors[0]
+        raise ValueError(f"{path}: its weight {first!r} is a {type(weights[first]).__name__}, not a tensor")
+    has_d = any(k.startswith("discriminator.") for k in weights)
     net = GroupDNet(config, with_discriminator=has_d, init_gain=None)
-    broken = [k for k, v in payload["state_dict"].items()
-              if v.is_floating_point() and not v.isfinite().all()]
+    broken = [k for k, v in weights.items() if v.is_floating_point() and not v.isfinite().all()]
     if broken:
         shown = ", ".join(broken[:3]) + (", ..." if len(broken) > 3 else "")
         raise ValueError(f"{path}: {len(broken)} weight tensors hold NaN or inf values ({shown}): the "
                          "training diverged; use an earlier checkpoint")
-    net.load_state_dict(payload["state_dict"])
-    net.spec = stored_spec(payload, config.num_classes)
+    check_weights(net, weights, path)
+    net.load_state_dict(weights)
+    try:
+        net.spec = stored_spec(payload, config.num_classes)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{path}: its dataset spec (classes, palette) is unreadable ({type(e).__name__}: "
+                         f"{e})") from None
     if payload.get("prior") is not None:
         net.prior = read_prior(path, payload["prior"], config)
     return net
+
+
+def check_weights(net: GroupDNet, weights: dict, path: Path) -> None:
+    """The stored weights must be exactly the network's (every key, every shape): a ValueError
+    naming the file and the first offending key (expected vs found shape), with how many more."""
+    expected = net.state_dict()
+    problems = [f"{k}: expected shape {tuple(v.shape)}, found {tuple(weights[k].shape)}"
+                for k, v in expected.items() if k in weights and weights[k].shape != v.shape]
+    problems += [f"{k} is missing (expected shape {tuple(v.shape)})" for k, v in expected.items()
+                 if k not in weights]
+    problems += [f"{k} (shape {tuple(v.shape)}) is not a weight of this network" for k, v in weights.items()
+                 if k not in expected]
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        c = net.config
+        raise ValueError(f"{path}: its weights do not fit its own config ({c.name}, {c.num_classes} classes, "
+                         f"widths {list(c.widths)}): {problems[0]}{more}; the file is damaged or its "
+                         "weights were edited")
 
 
 def read_prior(path: Path, stored: dict, config: GroupDNetConfig) -> AppearancePrior:

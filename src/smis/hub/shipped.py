@@ -1,6 +1,6 @@
 """Models shipped inside the package: their names and files. A name stands for the packaged file
 wherever a model is taken (smis.hub.load_model), unless a file or folder of that name exists where
-you run (then the file wins). How each was trained: README, "Shipped model"."""
+you run (then the file wins). How each was trained: docs/shipped-model.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Class-wise crops: the encoder's input (the authors' `trans_img`, SPEC §3.1).
+"""Class-wise crops: the encoder's input (the authors' `trans_img`, docs/model.md §3.1).
 
 For every image b and class c: mask the image with class c, crop the masked image to the
 bounding box of class c, and resize the crop (nearest) back to the full image size. Classes

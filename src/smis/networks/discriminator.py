@@ -1,4 +1,4 @@
-"""SPADE's multi-scale PatchGAN discriminator (SPEC §6)."""
+"""SPADE's multi-scale PatchGAN discriminator (docs/model.md §6)."""
 
 from __future__ import annotations
 

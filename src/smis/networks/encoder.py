@@ -1,4 +1,4 @@
-"""Class-wise VAE encoder (SPEC §3): grouped convs keep every class's crop in its own group.
+"""Class-wise VAE encoder (docs/model.md §3): grouped convs keep every class's crop in its own group.
 
 Every layer is grouped by class, so a class's mu/logvar depend on its own crop only. An absent
 class has an all-zero crop, and with bias-free convs, instance norm (0 -> 0) and LeakyReLU

@@ -1,4 +1,4 @@
-"""GroupDNet generator (SPEC §4): a decoder whose group counts shrink block after block,
+"""GroupDNet generator (docs/model.md §4): a decoder whose group counts shrink block after block,
 so class codes start separate and merge progressively."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """GroupDNet: the three networks behind one small API (encode / decode / discriminate).
 
 Callers pass class-id label maps; the one-hot maps and Cityscapes instance edges are built
-here, on the device (SPEC §2).
+here, on the device (docs/model.md §2).
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ def check_image_size(height: int, width: int, encoding: bool = True) -> None:
     """GroupDNet's size rule: z is upsampled 6 times, so both sides are multiples of 64; and the
     encoder's last instance norm needs at least 2 latent cells, so an image to encode (or to train
     on) has at least 64x128 pixels. Decoding alone works from 64x64."""
-    if height % 64 or width % 64:
-        raise ValueError(f"image size {height}x{width}: GroupDNet needs both sides to be multiples of 64")
+    if height < 64 or width < 64 or height % 64 or width % 64:
+        raise ValueError(f"image size {height}x{width}: GroupDNet needs both sides to be multiples of 64 "
+                         "(64 at least)")
     if encoding and height * width < 64 * 128:
         raise ValueError(f"image size {height}x{width}: the encoder needs at least 64x128 pixels (at "
                          "least 2 latent cells for its last instance norm)")

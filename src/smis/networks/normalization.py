@@ -1,4 +1,4 @@
-"""Conditional group normalisation: the authors' GROUP_SPADE (SPEC §5).
+"""Conditional group normalisation: the authors' GROUP_SPADE (docs/model.md §5).
 
 out = BN(x) * (1 + gamma(seg)) + beta(seg), with BN parameter-free (synchronised under DDP)
 and gamma, beta predicted from the label map by grouped convs, so that groups of classes

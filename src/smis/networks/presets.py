@@ -1,4 +1,4 @@
-"""Architecture presets: every dataset difference of GroupDNet expressed as data (SPEC §4-§6).
+"""Architecture presets: every dataset difference of GroupDNet expressed as data (docs/model.md §4-§6).
 
 `GroupDNetConfig` holds everything needed to build the three networks. The preset functions
 give the authors' configurations; their keyword arguments let the reference files' reduced

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 PRIOR_CHOICES = ("auto", "fitted", "normal")
 # smis-fit-prior's default: with temperature 1 the shipped model drew looks as varied as the data
 # (looks ratio 0.99) but 12% of them outside the data's colour range (coverage 0.88); 0.8 keeps
-# the variety near the data's with more inside it (README, "Shipped model")
+# the variety near the data's with more inside it (docs/shipped-model.md)
 DEFAULT_TEMPERATURE = 0.8
 MAX_PER_CLASS = 512       # stored codes per class: Cityscapes (35 classes, a 4x8 grid) ~9 MiB in fp16
 

@@ -5,7 +5,7 @@
 Three layers: `session.Studio` (per-session state and every edit, as calls on one
 `smis.Synthesizer`), `app.create_app` (the FastAPI app: HTTP only) and static/ (the page: plain
 HTML, CSS and JavaScript, nothing loaded from elsewhere). Needs the `studio` extra
-(`pip install -e ".[studio]"`).
+(`pip install "groupdnet[studio]"`).
 """
 
 from .session import Studio

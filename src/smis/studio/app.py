@@ -92,6 +92,41 @@ class Index(BaseModel):
     index: int
 
 
+# what each request field must be, for the messages of a request that does not validate
+FIELD_HELP = {"t": "a number in [0, 1]", "seed": f"a whole number in 0..{MAX_SEED}, or null for a random one",
+              "locked": "true or false", "index": "an example's number (0, 1, ...)",
+              "example": "an example's number (0, 1, ...) or null for an empty map",
+              "c": "a class id (0, 1, ...)", "file": "a file upload", "photo": "a photo file upload",
+              "label": "a label map file upload"}
+
+
+def expected_body(model) -> str:
+    """A JSON body of `model` as text, each field with what it must be: {"locked": true or false}."""
+    fields = getattr(model, "model_fields", {})
+    return "{" + ", ".join(f'"{name}": {FIELD_HELP.get(name, "a value")}' for name in fields) + "}"
+
+
+def validation_message(request: Request, errors: list) -> str:
+    """One sentence for a request FastAPI could not validate: the field, what it must be, what came."""
+    first = errors[0] if errors else {}
+    loc = [str(p) for p in first.get("loc", ())]
+    if first.get("type") == "missing" and loc == ["body"]:
+        field = getattr(request.scope.get("route"), "body_field", None)
+        model = getattr(getattr(field, "field_info", None), "annotation", None)
+        shown = expected_body(model) if model is not None else "a JSON body"
+        return f"the request has no body; this request needs {shown}"
+    where = ".".join(p for p in loc if p not in ("body", "path", "query"))
+    name = loc[-1] if loc else ""
+    if name in FIELD_HELP:
+        if first.get("type") == "missing":
+            return f"{name} is missing: it must be {FIELD_HELP[name]}"
+        given = first.get("input")
+        shown = repr(given[:40] if isinstance(given, str) else given)[:60]
+        return f"{name} must be {FIELD_HELP[name]}; got {shown}"
+    message = first.get("msg", "invalid request")
+    return f"{where}: {message}" if where else message
+
+
 class TooLarge(HTTPException):
     def __init__(self, limit: int):
         super().__init__(413, f"the request is larger than {limit} bytes")
@@ -292,9 +327,7 @@ def create_app(studio: Studio, allowed_hosts: list[str] | None = None,
         first = errors[0] if errors else {}
         if first.get("type") == "json_invalid":
             return JSONResponse({"error": "the request body is not valid JSON", "field": None}, 422)
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        message = f"{where}: {first.get('msg', 'invalid request')}" if where else first.get("msg", "invalid")
-        return JSONResponse({"error": message, "field": None}, 422)
+        return JSONResponse({"error": validation_message(request, errors), "field": None}, 422)
 
     def client_gone(request: Request) -> Response:
         route = getattr(request.scope.get("route"), "path", request.url.path)

@@ -16,23 +16,31 @@ import argparse
 import sys
 
 from ..cli import prog
+from ..inputs import MAX_PIXELS
 
 
 class ModelError(Exception):
     pass
 
 
+def fail(message: str) -> None:
+    """The command line's one line for a bad argument or input, and exit status 2."""
+    print(f"smis studio: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def load_synthesizer(model: str | None, device: str = "auto", dataset: str | None = None,
-                     prior: str = "auto"):
+                     prior: str = "auto", max_pixels: int = MAX_PIXELS):
     """-> (Synthesizer, a description for the page). model: None (the shipped synthetic model), a
     shipped model's name, a model file, or the authors' folder (with dataset); prior: where new
-    looks come from (smis.Synthesizer)."""
+    looks come from; max_pixels: the largest image it takes (smis.Synthesizer)."""
     import smis
     from smis.hub import describe_model
 
     model = model or "synthetic"
     try:
-        synth = smis.Synthesizer.load(model, device=device, dataset=dataset, prior=prior)
+        synth = smis.Synthesizer.load(model, device=device, dataset=dataset, prior=prior,
+                                      max_pixels=max_pixels)
     except FileNotFoundError as e:
         raise ModelError(str(e)) from None
     return synth, describe_model(model)
@@ -61,7 +69,9 @@ def parse_args(argv=None):
                         "unused for 10 minutes (one never used after it opened may go at once); one address "
                         "may open 30 sessions a minute")
     p.add_argument("--max-upload-mb", type=float, default=8.0, help="largest uploaded file, MiB")
-    p.add_argument("--max-pixels", type=int, default=4096 * 4096, help="largest uploaded image, pixels")
+    p.add_argument("--max-pixels", type=int, default=MAX_PIXELS,
+                   help=f"largest uploaded image and label-map size (--size), pixels; default {MAX_PIXELS} "
+                        "(4096x4096)")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for the model (default: PyTorch's; 1 is often faster on a busy machine)")
     p.add_argument("--open", action="store_true", help="open the page in a web browser")
@@ -74,6 +84,12 @@ def parse_args(argv=None):
             ("--threads", args.threads, args.threads is None or args.threads >= 1, "at least 1")):
         if not valid:
             p.error(f"{option} {value}: expected {expected}")
+    if args.size is not None:
+        H, W = args.size
+        if H < 64 or W < 64 or H % 64 or W % 64:
+            p.error(f"--size {H} {W}: expected two multiples of 64 (height and width, 64 at least)")
+        if H * W > args.max_pixels:
+            p.error(f"--size {H} {W}: {H * W} pixels, more than --max-pixels {args.max_pixels}")
     return args
 
 
@@ -85,7 +101,7 @@ def build(args):
         from .app import LOCAL_HOSTS, create_app
     except ImportError as e:
         raise ModelError(f"the studio needs FastAPI and uvicorn ({e.name} is missing): "
-                         "pip install -e '.[studio]'") from None
+                         'pip install "groupdnet[studio]"') from None
     from .session import Studio
     from .uploads import Limits
 
@@ -93,7 +109,7 @@ def build(args):
         import torch
 
         torch.set_num_threads(args.threads)
-    synth, description = load_synthesizer(args.model, args.device, args.dataset, args.prior)
+    synth, description = load_synthesizer(args.model, args.device, args.dataset, args.prior, args.max_pixels)
     limits = Limits(max_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
                     max_sessions=args.max_sessions)
     size = tuple(args.size) if args.size else None
@@ -106,8 +122,8 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     try:
         studio, app = build(args)
-    except (ModelError, FileNotFoundError, ValueError) as e:
-        sys.exit(f"smis studio: {e}")
+    except (ModelError, OSError, ValueError) as e:
+        fail(str(e))
     import uvicorn
 
     from .app import bind, server_config, url_host
@@ -115,7 +131,7 @@ def main(argv=None) -> None:
     try:
         sock = bind(args.host, args.port)
     except OSError as e:
-        sys.exit(f"smis studio: cannot listen on {args.host}:{args.port} ({e.strerror}); try --port 0")
+        fail(f"cannot listen on {args.host}:{args.port} ({e.strerror or e}); try --port 0")
     url = f"http://{url_host(args.host)}:{sock.getsockname()[1]}/"
     H, W = studio.size
     print(f"smis studio: {url}  ({studio.description}: {studio.spec.name}, {studio.num_classes} classes, "

@@ -1,5 +1,5 @@
-"""A screenshot of the studio page, for the README: serves the model on a free port of 127.0.0.1,
-opens the page in headless Chromium (Playwright, with the system's Chromium; nothing is
+"""A screenshot of the studio page, for the docs (docs/studio.png): serves the model on a free port
+of 127.0.0.1, opens the page in headless Chromium (Playwright, with the system's Chromium; nothing is
 downloaded), makes a few edits (a stroke of car, a new look for the sky, a reference look for the
 grass) and saves the page as a PNG.
 

@@ -13,6 +13,7 @@ decoded. Nothing a client sends is ever used as a file path.
 from __future__ import annotations
 
 import base64
+import math
 import secrets
 import tempfile
 import threading
@@ -265,8 +266,8 @@ class Studio:
         """Class c's look at t along the straight path from its look before its last change (t=0)
         to the look that change gave it (t=1); the other classes stay as they are."""
         c = self._class(c, f"morph-{c}")
-        if not isinstance(t, (int, float)) or not 0.0 <= t <= 1.0:
-            raise StudioError(f"t must lie in [0, 1]; got {t!r}", 422, f"morph-{c}")
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or not 0 <= t <= 1:
+            raise StudioError(f"t must be a number in [0, 1]; got {t!r}", 422, f"morph-{c}")
         with self.lock:
             s = self.session(sid)
             self._unlocked(s, c, f"morph-{c}")
@@ -354,7 +355,8 @@ class Studio:
                 if len(codes.sources) != self.num_classes:
                     raise ValueError(f"{len(codes.sources)} sources for {self.num_classes} classes")
             except Exception as e:                     # whatever the bytes were: a 4xx, not a crash
-                message = str(e).replace(str(path), "the file").split("\n")[0]
+                message = str(e).replace(f"{path}: the codes file", "the codes file") \
+                    .replace(str(path), "the codes file").split("\n")[0]
                 if "cannot be read as a codes file" in message or not message:
                     message = "not an smis codes file (Download codes or Codes.save writes them)"
                 raise StudioError(message[:300], 422, "codes") from None

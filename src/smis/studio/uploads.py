@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
-from ..data.io import upright
+from ..data.io import header_size, upright
+from ..inputs import MAX_PIXELS
 
 
 class StudioError(Exception):
@@ -25,7 +26,7 @@ class StudioError(Exception):
 @dataclass(frozen=True)
 class Limits:
     max_bytes: int = 8 * 2**20          # one uploaded file
-    max_pixels: int = 4096 * 4096       # one uploaded image, checked before decoding
+    max_pixels: int = MAX_PIXELS        # one uploaded image, checked before decoding
     max_sessions: int = 32              # beyond this, an unused or idle session makes room (else 429)
     examples: int = 6                   # built-in example scenes
 
@@ -41,7 +42,13 @@ def open_upload(data: bytes, limits: Limits, field_name: str) -> Image.Image:
     if not data:
         raise StudioError("the file is empty", 400, field_name)
     try:
-        picture = Image.open(io.BytesIO(data))
+        try:
+            picture = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError:         # beyond Pillow's own limit: read the header only
+            size = header_size(data)
+            shown = f"{size[0]}x{size[1]} = {size[0] * size[1]} pixels" if size else "too many pixels"
+            raise StudioError(f"the image is {shown}; the limit is {limits.max_pixels}", 413, field_name) \
+                from None
         w, h = picture.size
         if w * h > limits.max_pixels:
             raise StudioError(f"the image is {w}x{h} = {w * h} pixels; the limit is {limits.max_pixels}",

@@ -109,8 +109,20 @@ def config_differences(stored: GroupDNetConfig, configured: GroupDNetConfig) -> 
 
 def load_initial_weights(module: GroupDNetModule, path: str) -> None:
     """init_from: copy the networks of an smis model file (e.g. converted authors' weights) or of
-    a training checkpoint (its trained generator, not the EMA average: training goes on from it)."""
-    source = load_model(path, eval_mode=False, prefer_ema=False)
+    a training checkpoint (its trained generator, not the EMA average: training goes on from it).
+    A file that cannot be loaded, or whose weights hold NaN or inf, is a ConfigError naming it
+    (before any step: training from it would only stop at the first non-finite loss)."""
+    try:
+        source = load_model(path, eval_mode=False, prefer_ema=False)
+    except (ValueError, OSError) as e:
+        message = str(e)
+        raise ConfigError(f"init_from={message}" if message.startswith(str(path)) else
+                          f"init_from={path}: {message}") from None
+    broken = [k for k, v in source.state_dict().items() if v.is_floating_point() and not v.isfinite().all()]
+    if broken:                                    # e.g. the authors' files, which load without the check
+        raise ConfigError(f"init_from={path}: its weights hold NaN or inf values ({len(broken)} tensors: "
+                          f"{', '.join(broken[:3])}{', ...' if len(broken) > 3 else ''}); start from an "
+                          "earlier checkpoint")
     added = {option: key for option, key in ADDED_AT_ZERO.items()
              if getattr(module.net.config, option) and not getattr(source.config, option)}
     differ = config_differences(dataclasses.replace(source.config, **{o: True for o in added}),

@@ -16,6 +16,7 @@ paths of the registry); SMIS_OFFLINE=1 never downloads; TORCH_HOME moves the cac
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import hashlib
 import http.client
@@ -36,6 +37,8 @@ from .files import safe_load
 from .registry import REGISTRY, WeightFile, entry
 
 MIRROR_ENV = "SMIS_WEIGHTS_MIRROR"
+WRITE_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR,
+                errno.EISDIR}      # a download that cannot be written where it goes
 OFFLINE_ENV = "SMIS_OFFLINE"
 TIMEOUT_S = 15.0            # a socket that stays silent this long counts as no network
 STALE_PARTIAL_S = 3600      # a temporary download untouched this long was left by a killed process
@@ -175,7 +178,11 @@ def download(file: WeightFile, mirror: str | None = None, progress: bool = True)
     Raises NetworkError when no connection can be made (nothing else is tried) and
     FileNotFoundError listing each address's failure when none gave a valid file."""
     target = local_path(file)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:                                # read-only, or a file in the way
+        raise FileNotFoundError(f"cannot make the cache folder {target.parent} ({e.strerror or e}): set "
+                                "TORCH_HOME to a writable folder") from None
     _remove_stale_partials(target)
     failures = []
     for url in candidate_urls(file, mirror):
@@ -201,6 +208,13 @@ def download(file: WeightFile, mirror: str | None = None, progress: bool = True)
             failures.append(f"{url}: interrupted ({type(e).__name__})")
         except RuntimeError as e:                       # torch.hub's checksum test
             failures.append(f"{url}: {e}; not used")
+        except ValueError as e:                         # not an address urllib can open
+            failures.append(f"{url}: not a valid address ({e})")
+        except OSError as e:
+            if e.errno in WRITE_ERRORS:                 # writing the download here failed
+                raise FileNotFoundError(f"cannot write {tmp} ({e.strerror or e}): is {target.parent} "
+                                        "writable, with space left? (TORCH_HOME moves the cache)") from None
+            raise NetworkError(f"{url}: {e}") from None     # e.g. an SSL error mid-file
         finally:
             tmp.unlink(missing_ok=True)
     if not failures:

@@ -122,7 +122,7 @@ class PaintNet:
     def to(self, device):
         return self
 
-    def sample_z(self, n, h, w, generator=None, device=None):
+    def sample_z(self, n, h, w, generator=None, device=None, prior=None):
         return torch.zeros(n, 1, h, w)
 
     def decode(self, label, z, instance=None):

@@ -74,7 +74,7 @@ def test_onnx_without_the_extra_names_the_install_command(tmp_path, monkeypatch,
                                                           message):
     monkeypatch.setitem(sys.modules, missing, None)            # its import raises ImportError
     assert main(["synthetic", "--format", "onnx", "-o", str(tmp_path / "m.onnx"), *flags]) == 2
-    assert error_line(capsys) == f'error: {message}: pip install -e ".[export]"'
+    assert error_line(capsys) == f'error: {message}: pip install "groupdnet[export]"'
     assert not (tmp_path / "m.onnx").exists()
 
 

@@ -185,6 +185,6 @@ def test_an_existing_file_is_kept_without_overwrite(nets, tmp_path):
 
 def test_onnx_without_the_extra_names_the_install_command(nets, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)             # import onnx raises ImportError
-    with pytest.raises(MissingExportDependency, match=r'pip install -e "\.\[export\]"'):
+    with pytest.raises(MissingExportDependency, match=r'pip install "groupdnet\[export\]"'):
         export(nets["shipped"], tmp_path / "m.onnx", "onnx")
     assert not (tmp_path / "m.onnx").exists()

@@ -1,5 +1,5 @@
 """The shipped model: found by name everywhere a model is taken, deterministic, and with the
-per-class control it is shipped for (issue 15 item 4), checked on a few held-out scenes."""
+per-class control it is shipped for (docs/shipped-model.md), checked on a few held-out scenes."""
 
 import pytest
 import torch
@@ -58,8 +58,8 @@ def test_decoding_is_deterministic(shipped, held_out):
 
 
 def test_one_class_redraws_stay_in_their_class_and_codes_carry_the_look(shipped, held_out):
-    """On 6 held-out scenes: the separation targets of issue 15 (met by the shipped model on 50
-    label maps too; README "Shipped model"), and codes that are not collapsed: an image decoded
+    """On 6 held-out scenes: the separation target of the model card (met by the shipped model
+    on 50 label maps too; docs/shipped-model.md), and codes that are not collapsed: an image decoded
     from its own codes is much closer to it than from another image's, and a copied class code
     carries the reference's colour (26 of 26 pairs here; 91.6% of 1,019 pairs on 256 scenes)."""
     layout = LatentLayout.of(shipped)

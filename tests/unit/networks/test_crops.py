@@ -1,5 +1,5 @@
 """Vectorised class-wise crops (all pairs, and the present pairs only) equal the straightforward loop
-(SPEC §3.1)."""
+(docs/model.md §3.1)."""
 
 import pytest
 import torch

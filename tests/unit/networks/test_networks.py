@@ -118,7 +118,7 @@ def test_cityscapes_interleaves_edges_with_every_class():
     ("fixed128", 128, 4, 4), ("per_class", 8 * 4, 8, 8), ("ade20k", 8 * 2, 8, 4),
 ])
 def test_norm_rules(rule, hidden, shared, param):
-    """SPEC §5 table: hidden width and group counts for C=8 classes, block groups g=4."""
+    """docs/model.md §5 table: hidden width and group counts for C=8 classes, block groups g=4."""
     norm = CondGroupNorm(64, 8, num_classes=8, groups=4, rule=rule)
     conv = norm.mlp_shared[0]
     assert (conv.out_channels, conv.groups, norm.mlp_gamma.groups) == (hidden, shared, param)

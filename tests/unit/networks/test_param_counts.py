@@ -1,4 +1,4 @@
-"""At the authors' widths the parameter counts are exactly the authors' (issue #2)."""
+"""At the authors' widths the parameter counts are exactly the authors' (docs/faithfulness.md)."""
 
 import pytest
 import torch

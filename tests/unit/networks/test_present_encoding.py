@@ -206,7 +206,7 @@ def test_a_class_crop_scaled_by_a_positive_factor_gets_the_same_code():
     """The authors' encoder (bias-free convs, instance norm, LeakyReLU) is positively homogeneous
     up to its heads and instance norm divides the scale out: scaling one class's pixels by 0.5
     leaves that class's code unchanged (to instance norm's eps) and every other class's exactly,
-    while negating them changes it. The README's shipped-model card cites this limit."""
+    while negating them changes it. The shipped model's card (docs/design-notes.md) cites this limit."""
     torch.manual_seed(0)
     encoder = GroupEncoder(num_classes=4, width=16).eval()
     image, label = blocky_scene(4)

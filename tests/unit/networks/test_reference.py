@@ -1,4 +1,4 @@
-"""Our networks reproduce the authors' tensors from their checkpoints (SPEC; reference README)."""
+"""Our networks reproduce the authors' tensors from their checkpoints (docs/faithfulness.md)."""
 
 import pytest
 import torch

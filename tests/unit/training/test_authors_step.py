@@ -1,7 +1,8 @@
-"""One training step of our LightningModule against the authors' own code (../shared/reference/train_step,
-made by their SmisModel and Pix2PixTrainer in float64 from the checkpoints in ../official): the G step's
-and the D step's losses, every gradient right before each optimiser step, the weights after Adam's
-first step and every buffer (spectral-norm vectors, batch-norm statistics) after both steps."""
+"""One training step of our LightningModule against the authors' own code (`train_step/` beside
+$SMIS_REFERENCE_DIR, see docs/faithfulness.md; made by their SmisModel and Pix2PixTrainer in
+float64 from the checkpoints in ../official): the G step's and the D step's losses, every gradient
+right before each optimiser step, the weights after Adam's first step and every buffer
+(spectral-norm vectors, batch-norm statistics) after both steps."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ D_TERMS = {"d_fake": "D_Fake", "d_real": "D_real"}
 
 
 def relative(ours: torch.Tensor, theirs: torch.Tensor, floor: float = 0.0) -> float:
-    """max |ours - theirs| / max |theirs| (the README's measure); `floor` bounds the denominator
+    """max |ours - theirs| / max |theirs| (docs/faithfulness.md's measure); `floor` bounds the denominator
     from below for tensors that are round-off on both sides (a bias before a batch norm has a
     true gradient of 0)."""
     ours, theirs = ours.detach().double(), theirs.double()

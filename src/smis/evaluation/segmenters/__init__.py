@@ -1,4 +1,4 @@
-"""Pretrained segmenters for the mIoU / pixel-accuracy metrics (SPEC §10). Configs choose one by
+"""Pretrained segmenters for the mIoU / pixel-accuracy metrics (docs/model.md §10). Configs choose one by
 its builder's `_target_` (e.g. smis.evaluation.segmenters.drn_d_105) with the builder's arguments."""
 
 from smis.evaluation.segmenters.base import Segmenter
