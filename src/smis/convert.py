@@ -9,7 +9,6 @@ authors' `checkpoints/NAME/`. The output loads with `smis.load_model` and the sm
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from .cli import prog
 from .data.builtin_specs import dataset_spec
 from .hub import load_official, save_model
 from .hub.official import OFFICIAL_DATASETS
+from .outputs import output_problem
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -30,20 +30,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-discriminator", action="store_true",
                    help="leave the discriminator out (smaller file; enough for generation)")
     return p.parse_args(argv)
-
-
-def output_problem(output: Path) -> str | None:
-    """Why `output` cannot be written (a folder, under a file, in a read-only folder), or None."""
-    if output.is_dir():
-        return f"the output {output} is a folder; expected a file name (e.g. {output / 'model.pt'})"
-    parent = output.parent
-    while not parent.exists() and parent != parent.parent:     # the nearest existing folder
-        parent = parent.parent
-    if not parent.is_dir():
-        return f"cannot write {output}: {parent} is a file, not a folder"
-    if not os.access(parent, os.W_OK | os.X_OK):
-        return f"cannot write {output}: the folder {parent} is not writable"
-    return None
 
 
 def main(argv=None) -> int:

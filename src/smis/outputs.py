@@ -295,3 +295,17 @@ def remove_stale_staging(folder: Path, tool: str, older_than_s: float = STALE_TM
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
     return removed
+
+
+def output_problem(output: Path) -> str | None:
+    """Why `output` cannot be written (a folder, under a file, in a read-only folder), or None."""
+    if output.is_dir():
+        return f"the output {output} is a folder; expected a file name (e.g. {output / 'model.pt'})"
+    parent = output.parent
+    while not parent.exists() and parent != parent.parent:     # the nearest existing folder
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot write {output}: {parent} is a file, not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot write {output}: the folder {parent} is not writable"
+    return None

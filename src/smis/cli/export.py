@@ -21,7 +21,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..convert import output_problem
 from ..hub import describe_model, load_model
 from ..hub.export import (
     FORMATS,
@@ -32,6 +31,7 @@ from ..hub.export import (
     outputs_of,
     require,
 )
+from ..outputs import output_problem
 from . import prog
 
 TOLERANCE = 1e-4      # --verify: the largest difference from eager PyTorch accepted (images in [-1, 1])
