@@ -24,6 +24,17 @@ def _seed():
     torch.manual_seed(0)
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch intra-op thread for a module's tests (`pytestmark = pytest.mark.usefixtures(
+    "one_thread")`): on a shared 2-core machine two OpenMP threads spin-wait on each other, and a
+    call that takes 1/10 s on one thread can take seconds while another process holds a core."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
     if not (REFERENCE / "deepfashion" / "io.pt").is_file():

@@ -9,9 +9,10 @@
     fake = net.decode(label, z, instance)
 """
 
+from .codes import Codes, Result
 from .hub import load_model, load_official, load_pretrained, save_model
 from .networks import GroupDNet, GroupDNetConfig, preset
-from .synthesizer import Codes, Result, Synthesizer
+from .synthesizer import Synthesizer
 
 __version__ = "0.1.0"
 __all__ = ["Codes", "GroupDNet", "GroupDNetConfig", "Result", "Synthesizer", "load_model", "load_official",

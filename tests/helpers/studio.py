@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import torch
 
@@ -46,3 +48,25 @@ def sky_grass() -> np.ndarray:
     ids = np.full((H, W), GRASS, np.uint8)
     ids[: H // 2] = SKY
     return ids
+
+
+# where the tests' clients say the studio is served
+OWN = "http://127.0.0.1:8765"
+
+
+def served(**limits):
+    """A studio served to local hosts as the command line does, and a client of its own origin."""
+    from smis.studio import create_app
+    from smis.studio.app import LOCAL_HOSTS
+    from tests.helpers.http import TestClient
+
+    studio = make_studio(**limits)
+    return studio, TestClient(create_app(studio, allowed_hosts=LOCAL_HOSTS), base_url=OWN)
+
+
+def json_error(r, status: int, match: str) -> str:
+    """The response is the studio's JSON error with this status, its message matching: -> the message."""
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error", "field"} and re.search(match, body["error"]), body
+    return body["error"]

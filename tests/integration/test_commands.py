@@ -4,10 +4,10 @@ import json
 
 from PIL import Image
 
-from smis import demo
 from smis.benchmarks import crops as crops_benchmark
 from smis.benchmarks import data as data_benchmark
 from smis.benchmarks import train_step as train_step_benchmark
+from smis.cli import demo
 from tests.helpers.figures import check_labelled_grid
 
 

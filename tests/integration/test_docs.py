@@ -173,3 +173,17 @@ def test_code_cites_sections_the_model_page_has():
         docs.update(re.findall(r"docs/[\w/.-]+\.(?:md|png)", text))
     assert cited and cited <= numbers, f"cited sections missing from docs/model.md: {cited - numbers}"
     assert all((REPO / d).exists() for d in docs), [d for d in docs if not (REPO / d).exists()]
+
+
+def test_the_code_map_names_every_part_of_the_package_and_tests_import_no_test_file():
+    """docs/code-map.md names every module and folder of src/smis (a new one must be placed in it),
+    and no test file imports another (shared code lives in tests/helpers/)."""
+    text = (REPO / "docs" / "code-map.md").read_text()
+    named = set(re.findall(r"`([\w.]+/?)`", text))
+    package = REPO / "src" / "smis"
+    parts = {p.name + "/" if p.is_dir() else p.name for p in package.iterdir()
+             if p.name not in ("__init__.py", "__pycache__") and (p.is_dir() or p.suffix == ".py")}
+    assert parts <= named, f"not in docs/code-map.md: {sorted(parts - named)}"
+    for path in (REPO / "tests").rglob("*.py"):
+        imports = re.findall(r"^\s*(?:from|import) (tests\.(?:unit|integration)\S*)", path.read_text(), re.M)
+        assert not imports, f"{path} imports the test module {imports[0]}"

@@ -293,7 +293,7 @@ def test_a_failure_midway_keeps_every_old_output(files, tmp_path, capsys, monkey
     images are made by then, but no old file has been replaced."""
     import errno
 
-    import smis.generate as generate_module
+    import smis.batch as generate_module
 
     labels = label_folder(files, tmp_path / "labels", ["a", "b"])
     out = tmp_path / "out"

@@ -36,3 +36,30 @@ def test_mixed_precision_training_steps_on_cuda(tmp_path, precision):
     assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
     if precision == "16-mixed":        # the fp16 loss scaler is saved, so a resume continues it
         assert "MixedPrecision" in ckpt
+
+
+def test_a_cuda_training_step_makes_no_host_sync():
+    """With the finite check deferred, one G and one D step (every loss addition, the EMA, Adam)
+    queue their kernels without waiting for the GPU: torch's sync debug mode raises on any sync."""
+    from smis.benchmarks.train_step import LOSS, OPTIM, scene
+    from smis.training import GroupDNetModule
+
+    torch.manual_seed(0)
+    loss = {**LOSS, "vgg": 0.0, "vgg_weights": "random", "l1": 1.0, "isolation": 1.0, "flipped_codes": 1.0}
+    module = GroupDNetModule(preset("small", ngf=8, ndf=8).to_dict(), OPTIM, loss, ema_decay=0.999,
+                             finite_check_every=100).cuda()
+    opt_g, opt_d = (torch.optim.Adam(p, lr=1e-4, capturable=True) for p in (
+        [*module.net.generator.parameters(), *module.net.encoder.parameters()],
+        module.net.discriminator.parameters()))
+    label, _ = scene(2, module.net.config.num_classes, 64, 128)
+    label, image = label.cuda(), torch.rand(2, 3, 64, 128, device="cuda") * 2 - 1
+    step = torch.Tensor.backward
+    for warm in (True, False):              # the first step allocates; the second is the one checked
+        noise = torch.Generator(device="cuda").manual_seed(0)
+        torch.cuda.set_sync_debug_mode("default" if warm else "error")
+        try:
+            terms, fake, _ = module.generator_step(opt_g, image, label, None, noise, step)
+            module.discriminator_step(opt_d, image, label, None, noise, fake, step)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    module.read_finite()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import io
 import re
-import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -15,26 +14,14 @@ import pytest
 import torch
 from PIL import Image
 
-pytest.importorskip("fastapi")
-pytest.importorskip("httpx")
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")        # starlette's note on httpx vs httpx2
-    from fastapi.testclient import TestClient
-
 from smis import Codes
 from smis.data import ADE20K, SYNTHETIC
 from smis.studio import Studio, create_app
 from smis.studio.app import STATIC
+from tests.helpers.http import TestClient
 from tests.helpers.studio import CAR, GRASS, ROAD, SKY, H, K, W, make_studio, sky_grass
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine two OpenMP threads wait on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

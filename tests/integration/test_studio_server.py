@@ -6,33 +6,20 @@ from __future__ import annotations
 
 import re
 import threading
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("fastapi")
-pytest.importorskip("httpx")
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")        # starlette's note on httpx vs httpx2
-    from fastapi.testclient import TestClient
-
 import smis
 from smis import Synthesizer
 from smis.studio import create_app
 from smis.studio.app import BackgroundServer
-from tests.helpers.studio import GRASS, SKY, H, W, make_studio, sky_grass, tiny_net
+from tests.helpers.http import TestClient
+from tests.helpers.studio import GRASS, SKY, H, W, json_error, make_studio, served, sky_grass, tiny_net
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine two OpenMP threads wait on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --- the command line -----------------------------------------------------------------------------
@@ -49,8 +36,8 @@ def exits_2(main, argv, capsys) -> str:
 
 
 def test_the_command_line_names_the_missing_model(tmp_path, monkeypatch, capsys):
+    from smis.cli import studio as cli
     from smis.hub import shipped
-    from smis.studio import cli
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(shipped, "SHIPPED_DIR", tmp_path / "not_installed")
@@ -70,7 +57,7 @@ def test_the_command_line_names_the_missing_model(tmp_path, monkeypatch, capsys)
                                                            r"--max-pixels 65536"),
 ])
 def test_bad_device_and_sizes_are_one_error_line(argv, expected, tmp_path, capsys):
-    from smis.studio import cli
+    from smis.cli import studio as cli
 
     path = smis.save_model(tiny_net(), tmp_path / "model.pt")
     assert re.search(expected, exits_2(cli.main, ["--model", str(path), *argv], capsys))
@@ -88,7 +75,7 @@ def test_the_max_pixels_default_is_the_synthesizers(tmp_path):
 
 
 def test_the_command_line_serves_a_model_file_to_local_hosts_only(tmp_path, monkeypatch):
-    from smis.studio import cli
+    from smis.cli import studio as cli
 
     path = smis.save_model(tiny_net(), tmp_path / "model.pt")
     studio, app = cli.build(cli.parse_args(["--model", str(path), "--device", "cpu", "--max-sessions", "2"]))
@@ -173,7 +160,7 @@ def test_a_burst_of_concurrent_and_malformed_requests_leaves_the_server_answerin
     ("--port", "99999", "0 .a free port. to 65535"), ("--threads", "-3", "at least 1"),
     ("--max-pixels", "10", "at least 4096")])
 def test_numeric_options_out_of_range_are_refused(option, value, expected, capsys):
-    from smis.studio import cli
+    from smis.cli import studio as cli
 
     with pytest.raises(SystemExit) as e:
         cli.parse_args([option, value])
@@ -248,124 +235,6 @@ def test_an_upload_beyond_pillows_limit_gives_its_size():
     studio.close()
 
 
-# --- only the studio's own page changes anything ----------------------------------------------------
-OWN = "http://127.0.0.1:8765"                         # where the tests' client says the studio is served
-
-
-def served(**limits):
-    """A studio served to local hosts as the command line does, and a client of its own origin."""
-    from smis.studio.app import LOCAL_HOSTS
-
-    studio = make_studio(**limits)
-    return studio, TestClient(create_app(studio, allowed_hosts=LOCAL_HOSTS), base_url=OWN)
-
-
-def png_of(ids) -> bytes:
-    import io
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(ids, "L").save(buf, "PNG")
-    return buf.getvalue()
-
-
-def json_error(r, status: int, match: str) -> str:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert set(body) == {"error", "field"} and re.search(match, body["error"]), body
-    return body["error"]
-
-
-@pytest.mark.parametrize("headers, match", [
-    ({"origin": "http://evil.example"}, r"a page at 'http://evil\.example', not from the studio's own page "
-                                        r"\(http://127\.0\.0\.1:8765\)"),
-    ({"origin": "null"}, "a page at 'null'"),                                  # a sandboxed frame, file://
-    ({"origin": "http://127.0.0.1:9999"}, "127.0.0.1:9999"),                   # another port: another origin
-    ({"origin": "http://evil.example", "sec-fetch-site": "same-origin"}, "evil"),   # Origin decides
-    ({"sec-fetch-site": "cross-site"}, "another web site .Sec-Fetch-Site: cross-site"),
-    ({"sec-fetch-site": "same-site"}, "Sec-Fetch-Site: same-site"),
-    ({"referer": "http://evil.example/attack.html"}, r"http://evil\.example:80 \(Referer\)"),
-])
-def test_requests_from_another_origin_change_nothing(headers, match):
-    studio, client = served(max_sessions=4)
-    sid = client.post("/api/sessions", json={}).json()["state"]["session"]
-    assert client.put(f"/api/sessions/{sid}/label/ids", content=sky_grass().tobytes()).status_code == 200
-    z, label = studio.sessions[sid].codes.z.clone(), studio.sessions[sid].codes.label.clone()
-    grass = png_of(np.full((H, W), GRASS, np.uint8))                   # would change the label map
-    attempts = [
-        ("POST", "/api/sessions", {"content": b"", "headers": {"content-type": "text/plain"}}),
-        ("POST", "/api/sessions", {"json": {"example": 1}}),
-        ("POST", f"/api/sessions/{sid}/shuffle", {"json": {"seed": 5}}),
-        ("POST", f"/api/sessions/{sid}/classes/{SKY}/look", {"json": {"seed": 5}}),
-        ("POST", f"/api/sessions/{sid}/label", {"files": {"file": ("grass.png", grass)}}),
-        ("PUT", f"/api/sessions/{sid}/label/ids", {"content": np.full((H, W), GRASS, np.uint8).tobytes()}),
-        ("GET", f"/api/sessions/{sid}", {}),                          # names a session: refused too
-    ]
-    for method, path, kwargs in attempts:
-        kwargs = {**kwargs, "headers": {**kwargs.get("headers", {}), **headers}}
-        json_error(client.request(method, path, **kwargs), 403, "^refused: .*" + match)
-    assert list(studio.sessions) == [sid]
-    codes = studio.sessions[sid].codes
-    assert torch.equal(codes.z, z) and torch.equal(codes.label, label)
-    # what another page may still do: open the studio from a link, read the model's description
-    assert client.get("/", headers=headers).status_code == 200
-    assert client.get("/api/info", headers=headers).status_code == 200
-    studio.close()
-
-
-def test_the_studios_own_page_and_clients_without_browser_headers_are_served():
-    studio, client = served()
-    sid = client.post("/api/sessions", json={}, headers={"origin": OWN, "sec-fetch-site": "same-origin"}) \
-        .json()["state"]["session"]
-    own = [{}, {"origin": OWN}, {"origin": "http://127.0.0.1:8765/"}, {"sec-fetch-site": "same-origin"},
-           {"sec-fetch-site": "none"}, {"referer": f"{OWN}/index.html"}]
-    for seed, headers in enumerate(own, start=10):
-        r = client.post(f"/api/sessions/{sid}/shuffle", json={"seed": seed}, headers=headers)
-        assert r.status_code == 200, (headers, r.text)
-        assert r.json()["state"]["classes"][SKY]["seed"] == seed
-    assert client.get(f"/api/sessions/{sid}", headers={"sec-fetch-site": "same-origin"}).status_code == 200
-    # the page served as http://localhost:8765 is its own origin there
-    local = TestClient(client.app, base_url="http://localhost:8765")
-    r = local.post("/api/sessions", json={}, headers={"origin": "http://localhost:8765"})
-    assert r.status_code == 200
-    json_error(local.post("/api/sessions", json={}, headers={"origin": OWN}), 403, "refused")
-    studio.close()
-
-
-def test_bodies_need_their_content_type():
-    studio, client = served()
-    sid = client.post("/api/sessions", json={}).json()["state"]["session"]
-    seed = studio.sessions[sid].seeds[SKY]
-    json_error(client.post("/api/sessions", content=b"", headers={"content-type": "text/plain"}), 415,
-               "takes a JSON body with Content-Type: application/json; got Content-Type: text/plain")
-    assert list(studio.sessions) == [sid]                    # the text/plain "simple request" made nothing
-    shuffle = f"/api/sessions/{sid}/shuffle"
-    json_error(client.post(shuffle, content=b'{"seed": 5}', headers={"content-type": "text/plain"}), 415,
-               "application/json")
-    json_error(client.post(shuffle, data={"seed": "5"}), 415, "got Content-Type: application/x-www-form-url")
-    json_error(client.post(shuffle, files={"file": ("a.json", b'{"seed": 5}')}), 415, "multipart/form-data")
-    json_error(client.post(shuffle, content=b'{"seed": 5}'), 415, "got no Content-Type")
-    assert studio.sessions[sid].seeds[SKY] == seed                          # none of them re-drew anything
-    json_error(client.post(f"/api/sessions/{sid}/label", json={"file": "x"}), 415,
-               "takes a file upload .a multipart form. with Content-Type: multipart/form-data; got "
-               "Content-Type: application/json")
-    text = {"content-type": "text/plain"}
-    json_error(client.post(f"/api/sessions/{sid}/codes", content=b"PK", headers=text), 415, "multipart/form")
-    json_error(client.put(f"/api/sessions/{sid}/label/ids", content=sky_grass().tobytes(),
-                          headers={"content-type": "text/plain"}), 415, "application/octet-stream")
-    # what the page sends
-    utf8 = {"content-type": "application/json; charset=utf-8"}
-    r = client.post(shuffle, content=b'{"seed": 5}', headers=utf8)
-    assert r.status_code == 200 and studio.sessions[sid].seeds[SKY] == 5
-    assert client.put(f"/api/sessions/{sid}/label/ids", content=sky_grass().tobytes(),
-                      headers={"content-type": "application/octet-stream"}).status_code == 200
-    assert client.post(f"/api/sessions/{sid}/label", files={"file": ("g.png", png_of(sky_grass()))}) \
-        .status_code == 200
-    assert client.post("/api/sessions").status_code == 200                    # no body at all: defaults
-    studio.close()
-
-
 # --- sessions: bounded, never taken from a page in use -----------------------------------------------
 def test_a_burst_of_new_sessions_does_not_evict_a_session_in_use():
     from smis.studio.app import SESSIONS_PER_MINUTE
@@ -426,7 +295,7 @@ def test_one_address_opens_a_bounded_number_of_sessions_a_minute():
 
 
 def test_the_max_sessions_help_says_what_happens_when_all_are_in_use(capsys):
-    from smis.studio import cli
+    from smis.cli import studio as cli
     from smis.studio.app import SESSIONS_PER_MINUTE
     from smis.studio.session import SESSION_IDLE_S
 

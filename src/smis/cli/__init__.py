@@ -1,5 +1,9 @@
-"""Command-line entry points: each command a short `main` over the library (smis-weights, smis-pack;
-the others are listed in pyproject.toml's [project.scripts])."""
+"""Command-line entry points: every command's `main`, a short function over the library, and each
+one a console script of pyproject.toml's [project.scripts] (smis-train, smis-evaluate,
+smis-generate, smis-studio, smis-demo, smis-convert, smis-examples, smis-weights, smis-pack,
+smis-export, smis-fit-prior). The `python -m smis.NAME` modules (smis/train.py, smis/generate.py,
+...) only call these. argparse commands print one `error: ...` line and exit 2 for bad input;
+train and evaluate are Hydra apps (smis/configs/)."""
 
 from __future__ import annotations
 

@@ -20,18 +20,20 @@ from omegaconf.errors import MissingMandatoryValue
 
 from ..data.io import DatasetError
 from ..preflight import preflight, report_bad_setting
-from ..training.checks import ConfigError
-from ..training.runner import train
+from ..training.options import ConfigError
 from ..weights import MissingWeightsError
 
 # a setting or an input that cannot work: the run stops before any step (not a bug)
 BAD_SETTINGS = (ConfigError, DatasetError, MissingWeightsError, MissingMandatoryValue)
 
-__all__ = ["ConfigError", "main", "train"]
+__all__ = ["ConfigError", "main"]
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train")
 def run(cfg: DictConfig) -> float | None:
+    # imported here: a mistyped option is reported without Lightning's seconds of start-up
+    from ..training.runner import train
+
     run_dir = HydraConfig.get().runtime.output_dir
     try:
         result = train(cfg)

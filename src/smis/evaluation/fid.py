@@ -36,8 +36,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-from torchmetrics.image.fid import FrechetInceptionDistance
 
 from ..utils import atomic_torch_save
 from ..weights import entry, load_state_dict, safe_load, weight_file
@@ -128,6 +126,9 @@ class InceptionFeatures(nn.Module):
             raise ValueError(f"feature={feature}; expected one of {[int(f) for f, _ in _STAGES]}")
         if resize not in RESIZES:
             raise ValueError(f"resize={resize!r}; expected one of {RESIZES}")
+        # imported here, not at the top: seconds that only the FID needs
+        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
         self.net = FeatureExtractorInceptionV3("inception-v3-compat", [str(feature)],
                                                feature_extractor_weights_path=weights)
         self.num_features, self.resize = feature, resize
@@ -171,6 +172,8 @@ class FID:
         self.feature, self.resize, self.quantize = feature, resize, quantize
         self.batch_size = batch_size
         self.device = torch.device(device)
+        from torchmetrics.image.fid import FrechetInceptionDistance
+
         self._metric = FrechetInceptionDistance(
             feature=InceptionFeatures(buffer, feature, resize), reset_real_features=False,
             normalize=False).to(self.device)

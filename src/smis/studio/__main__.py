@@ -1,3 +1,5 @@
-from .cli import main
+"""`python -m smis.studio`, the same command as `smis-studio` (smis/cli/studio.py)."""
+
+from ..cli.studio import main
 
 main()

@@ -31,15 +31,12 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     from playwright.sync_api import sync_playwright
 
-    from . import cli
     from .app import BackgroundServer
+    from .server import ModelError, build
 
-    serve = cli.parse_args(["--port", "0", "--device", args.device]
-                           + (["--model", args.model] if args.model else [])
-                           + (["--dataset", args.dataset] if args.dataset else []))
     try:
-        studio, app = cli.build(serve)
-    except (cli.ModelError, FileNotFoundError, ValueError) as e:
+        studio, app = build(args.model, args.dataset, args.device)
+    except (ModelError, FileNotFoundError, ValueError) as e:
         sys.exit(f"smis studio screenshot: {e}")
     names = studio.spec.names
     with BackgroundServer(app) as url, sync_playwright() as p:

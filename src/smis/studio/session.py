@@ -27,8 +27,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..codes import Codes
 from ..networks import check_image_size
-from ..synthesizer import Codes, Synthesizer
+from ..synthesizer import Synthesizer
 from .examples import ExampleScenes
 from .uploads import Limits, StudioError, data_url, open_upload, png_bytes, too_big
 

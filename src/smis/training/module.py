@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import random
 
 import pytorch_lightning as pl
 import torch
@@ -53,18 +54,20 @@ def encoder_health(mu: torch.Tensor, logvar: torch.Tensor, label: torch.Tensor, 
     mu_std: std across images of each class's cell-averaged mu (mean over channels and classes
       present in 2+ images): near 0 means every image gets the same code (posterior collapse);
     sigma: the mean of exp(logvar / 2): near 1 means the codes are the prior's noise.
-    mu, logvar (B, k*C, h, w); label (B,1,H,W) class ids. mu_std is left out for a single image."""
+    mu, logvar (B, k*C, h, w); label (B,1,H,W) class ids. mu_std is left out for a single image,
+    and NaN for a batch whose images share no class. Nothing is read back to the host."""
     B, _, h, w = mu.shape
     C = mu.shape[1] // per_class
     present = torch.zeros(B, C, device=mu.device).scatter_(1, label.flatten(1), 1.0)[..., None]   # (B,C,1)
     m = mu.float().view(B, C, per_class, h * w).mean(-1)                                    # (B,C,k)
     sigma = torch.exp(0.5 * logvar.float()).view(B, C, per_class, h * w).mean(-1)          # (B,C,k)
     out = {"sigma": (sigma * present).sum() / (present.sum() * per_class)}
-    n = present.sum(0)                                                                      # (C,1)
-    if (n >= 2).any():
+    if B >= 2:                      # decided on the host: no read-back of the batch's classes
+        n = present.sum(0)                                                                  # (C,1)
         mean = (m * present).sum(0) / n.clamp(min=1)
         var = ((m - mean) ** 2 * present).sum(0) / (n - 1).clamp(min=1)                    # (C,k)
-        out["mu_std"] = var.sqrt().mean(-1)[n[:, 0] >= 2].mean()
+        shared = (n[:, 0] >= 2).float()                                                     # (C,)
+        out["mu_std"] = (var.sqrt().mean(-1) * shared).sum() / shared.sum()   # NaN: no class shared
     return out
 
 
@@ -145,20 +148,27 @@ class GroupDNetModule(pl.LightningModule):
         return self.net.decode(label, z, instance), mu, logvar, z
 
     @staticmethod
-    def extra_stream(noise: torch.Generator, key: int, fraction: float) -> torch.Generator | None:
-        """The random stream of an extra loss term (`key` tells them apart), derived from the
-        batch's `noise` so that the other draws of the step are those of a run without it; None
-        when this step skips the term (probability 1 - fraction)."""
-        g = torch.Generator(device=noise.device).manual_seed(derive_seed(noise.initial_seed(), key))
-        return g if float(torch.rand((), generator=g, device=noise.device)) < fraction else None
+    def extra_stream(noise: torch.Generator, key: int, fraction: float
+                     ) -> tuple[random.Random, torch.Generator] | None:
+        """The random streams of an extra loss term (`key` tells them apart), derived from the
+        batch's `noise` so that the other draws of the step are those of a run without it:
+        (host, device) generators, or None when this step skips the term (probability
+        1 - fraction). Choices that change the work (skip the term, which flip) are drawn on the
+        host, so a GPU step never waits to read a tensor back; the tensors' draws on the device."""
+        seed = noise.initial_seed()
+        host = random.Random(derive_seed(seed, key, 0))
+        if host.random() >= fraction:
+            return None
+        return host, torch.Generator(device=noise.device).manual_seed(derive_seed(seed, key))
 
     def redraw_one_class(self, label, instance, z, noise) -> tuple[torch.Tensor, torch.Tensor] | None:
         """With probability loss.isolation_fraction: per image, one present class c (uniformly)
         gets a fresh prior code and the batch is decoded again -> (redrawn images, c per image);
         else None."""
-        g = self.extra_stream(noise, 1, self.loss_options.isolation_fraction)
-        if g is None:
+        streams = self.extra_stream(noise, 1, self.loss_options.isolation_fraction)
+        if streams is None:
             return None
+        g = streams[1]
         B, C, L = z.shape[0], self.net.config.num_classes, self.net.config.latent_per_class
         present = torch.zeros(B, C, device=z.device).scatter_(1, label.flatten(1), 1.0)   # (B,C)
         classes = torch.multinomial(present, 1, generator=g)[:, 0]                       # (B,)
@@ -173,10 +183,11 @@ class GroupDNetModule(pl.LightningModule):
         decoded images; else None. Every class keeps its look but its code now comes from
         other places, so the code must carry the look wherever the class lies, as transfer
         between images needs."""
-        g = self.extra_stream(noise, 2, self.loss_options.flipped_codes_fraction)
-        if g is None:
+        streams = self.extra_stream(noise, 2, self.loss_options.flipped_codes_fraction)
+        if streams is None:
             return None
-        dims = [(3,), (2,), (2, 3)][int(torch.randint(3, (), generator=g, device=image.device))]
+        host, g = streams
+        dims = [(3,), (2,), (2, 3)][host.randrange(3)]
         mu, logvar = self.net.encode(image.flip(dims), label.flip(dims))
         return self.net.decode(label, self.net.reparameterize(mu, logvar, g), instance)
 

@@ -57,13 +57,8 @@ def train(cfg: DictConfig) -> dict:
     devices = cfg.trainer.devices if isinstance(cfg.trainer.devices, int) and cfg.trainer.devices > 0 else 1
     check_enough_data(datamodule, devices * cfg.trainer.num_nodes)
     net_config = model_config(cfg, datamodule.num_classes)
-    module = GroupDNetModule(net_config.to_dict(), optim=OmegaConf.to_container(cfg.optim, resolve=True),
-                             loss=OmegaConf.to_container(cfg.loss, resolve=True), seed=cfg.seed,
-                             ema_decay=cfg.ema_decay, ema_warmup=cfg.get("ema_warmup", False),
-                             samples=OmegaConf.to_container(cfg.samples),
-                             dataset=spec.to_dict(), channels_last=cfg.get("channels_last", False),
-                             finite_check_every=cfg.get("finite_check_every", 1),
-                             encoder_init=OmegaConf.to_container(cfg.get("encoder_init") or {}))
+    module: GroupDNetModule = instantiate(cfg.module, model=net_config.to_dict(), dataset=spec.to_dict(),
+                                          _convert_="all")     # plain dicts: the checkpoint's hparams
     if cfg.init_from:
         load_initial_weights(module, cfg.init_from)
     ckpt_path = resolve_ckpt_path(cfg.ckpt_path, cfg.paths.log_dir, cfg.task_name)

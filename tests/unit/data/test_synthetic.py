@@ -4,9 +4,9 @@ drawn independently per image from a multi-modal family."""
 import numpy as np
 import torch
 
+from smis.cli.examples import main
 from smis.data import SYNTHETIC, ImageFolderDataset, SyntheticDataModule, SyntheticScenes
 from smis.data.synthetic import GRASS, SKY
-from smis.examples.__main__ import main
 
 
 def mean_colours(data: SyntheticScenes, n: int) -> dict[int, np.ndarray]:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import smis
-from smis import convert
+from smis.cli import convert
 from smis.hub.official import OfficialCheckpointError
 from smis.utils import atomic_torch_save
 from tests.helpers.reference import load_io

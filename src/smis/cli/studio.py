@@ -1,4 +1,4 @@
-"""`python -m smis.studio` (and `make studio`): serve the studio page for one model.
+"""`smis-studio` (`python -m smis.studio`, `make studio`): serve the studio page for one model.
 
     python -m smis.studio                                  # the shipped synthetic model
     python -m smis.studio --model path/to/model.pt --port 8765
@@ -15,35 +15,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import prog
 from ..inputs import MAX_PIXELS
+from ..studio.server import ModelError
+from ..studio.server import build as build_studio
+from . import prog
 
-
-class ModelError(Exception):
-    pass
+SERVING_ONLY = ("port", "open")      # options of the command, not of the studio
 
 
 def fail(message: str) -> None:
     """The command line's one line for a bad argument or input, and exit status 2."""
     print(f"smis studio: error: {message}", file=sys.stderr)
     sys.exit(2)
-
-
-def load_synthesizer(model: str | None, device: str = "auto", dataset: str | None = None,
-                     prior: str = "auto", max_pixels: int = MAX_PIXELS):
-    """-> (Synthesizer, a description for the page). model: None (the shipped synthetic model), a
-    shipped model's name, a model file, or the authors' folder (with dataset); prior: where new
-    looks come from; max_pixels: the largest image it takes (smis.Synthesizer)."""
-    import smis
-    from smis.hub import describe_model
-
-    model = model or "synthetic"
-    try:
-        synth = smis.Synthesizer.load(model, device=device, dataset=dataset, prior=prior,
-                                      max_pixels=max_pixels)
-    except FileNotFoundError as e:
-        raise ModelError(str(e)) from None
-    return synth, describe_model(model)
 
 
 def parse_args(argv=None):
@@ -93,29 +76,9 @@ def parse_args(argv=None):
     return args
 
 
-def build(args):
-    """-> (Studio, app) for parsed arguments (also used by the screenshot command)."""
-    try:
-        import uvicorn  # noqa: F401
-
-        from .app import LOCAL_HOSTS, create_app
-    except ImportError as e:
-        raise ModelError(f"the studio needs FastAPI and uvicorn ({e.name} is missing): "
-                         'pip install "groupdnet[studio]"') from None
-    from .session import Studio
-    from .uploads import Limits
-
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    synth, description = load_synthesizer(args.model, args.device, args.dataset, args.prior, args.max_pixels)
-    limits = Limits(max_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
-                    max_sessions=args.max_sessions)
-    size = tuple(args.size) if args.size else None
-    studio = Studio(synth, size=size, limits=limits, description=description)
-    hosts = LOCAL_HOSTS if args.host in LOCAL_HOSTS else None
-    return studio, create_app(studio, allowed_hosts=hosts)
+def build(args: argparse.Namespace):
+    """-> (Studio, app) for parsed arguments."""
+    return build_studio(**{k: v for k, v in vars(args).items() if k not in SERVING_ONLY})
 
 
 def main(argv=None) -> None:
@@ -126,7 +89,7 @@ def main(argv=None) -> None:
         fail(str(e))
     import uvicorn
 
-    from .app import bind, server_config, url_host
+    from ..studio.app import bind, server_config, url_host
 
     try:
         sock = bind(args.host, args.port)
