@@ -42,11 +42,14 @@ def check_image_size(height: int, width: int, encoding: bool = True) -> None:
                          "least 2 latent cells for its last instance norm)")
 
 
-def check_labels(label: torch.Tensor, num_classes: int) -> None:
-    """Clear errors for a label map that is not (B,1,H,W) integer ids in [0, num_classes)."""
+def check_labels(label: torch.Tensor, num_classes: int, values: bool = True) -> None:
+    """Clear errors for a label map that is not (B,1,H,W) integer ids in [0, num_classes)
+    (values=False: the shape and type only, no read-back of the ids)."""
     if label.dim() != 4 or label.shape[1] != 1 or label.dtype.is_floating_point:
         raise ValueError(f"label must be an integer tensor of shape (B,1,H,W); got "
                          f"{label.dtype} {tuple(label.shape)}")
+    if not values:
+        return
     low, high = int(label.min()), int(label.max())   # one sync per batch, not per class
     if low < 0 or high >= num_classes:
         raise ValueError(f"label ids must lie in [0, {num_classes - 1}] for {num_classes} classes; "
@@ -56,15 +59,15 @@ def check_labels(label: torch.Tensor, num_classes: int) -> None:
 RANGE_TOLERANCE = 1e-3     # round-off allowed beyond [-1, 1]
 
 
-def check_image(image: torch.Tensor, label: torch.Tensor) -> None:
+def check_image(image: torch.Tensor, label: torch.Tensor, values: bool = True) -> None:
     """Clear errors for an image that is not (B,3,H,W) floats in [-1, 1] beside a (B,1,H,W) label
-    map of the same batch and size (one min/max per call)."""
+    map of the same batch and size (one min/max per call; values=False: no range check)."""
     if (image.dim() != 4 or image.shape[1] != 3 or not image.dtype.is_floating_point
             or label.dim() != 4 or image.shape[0] != label.shape[0] or image.shape[2:] != label.shape[2:]):
         raise ValueError(f"image {image.dtype} {tuple(image.shape)} and label {label.dtype} "
                          f"{tuple(label.shape)} do not match: expected image (B,3,H,W) floats and "
                          "label (B,1,H,W) class ids of the same batch size B and size HxW")
-    if image.numel() == 0:
+    if image.numel() == 0 or not values:
         return
     low, high = (float(v) for v in torch.aminmax(image.detach()))
     if low < -1 - RANGE_TOLERANCE or high > 1 + RANGE_TOLERANCE:
@@ -72,9 +75,9 @@ def check_image(image: torch.Tensor, label: torch.Tensor) -> None:
                          "(images in [0, 255]: x / 127.5 - 1; in [0, 1]: x * 2 - 1)")
 
 
-def one_hot(label: torch.Tensor, num_classes: int, dtype=torch.float32) -> torch.Tensor:
-    """(B,1,H,W) int64 class ids -> (B,C,H,W) one-hot."""
-    check_labels(label, num_classes)
+def one_hot(label: torch.Tensor, num_classes: int, dtype=torch.float32, check: bool = True) -> torch.Tensor:
+    """(B,1,H,W) int64 class ids -> (B,C,H,W) one-hot (check: the ids' range, see check_labels)."""
+    check_labels(label, num_classes, values=check)
     out = torch.zeros(label.shape[0], num_classes, *label.shape[2:], device=label.device,
                       dtype=dtype)
     return out.scatter_(1, label.long(), 1.0)
@@ -105,12 +108,16 @@ class GroupDNet(nn.Module):
         # "present": encode only the classes each image shows; "authors": their computation over
         # every class (reference.py), the same values, slower
         self.encode_paths = "present"
+        # check the values of the inputs (label ids in range, images in [-1, 1]): one read-back
+        # each, which on a GPU waits for every queued kernel; the training module turns it off,
+        # as its datasets check every label map on the CPU and its images come out in [-1, 1]
+        self.check_values = True
 
     # --- inputs --------------------------------------------------------------------------
     def label_input(self, label: torch.Tensor, instance: torch.Tensor | None = None,
                     dtype=torch.float32) -> torch.Tensor:
         """Class ids (B,1,H,W) [+ instance ids] -> what G and D read: (B, C[+1], H, W)."""
-        x = one_hot(label, self.config.num_classes, dtype)
+        x = one_hot(label, self.config.num_classes, dtype, check=self.check_values)
         if self.config.instance_edges:
             if instance is None:
                 raise ValueError(f"the {self.config.name!r} model needs instance maps "
@@ -142,8 +149,8 @@ class GroupDNet(nn.Module):
         result equals the authors' full computation (`encode_paths = "authors"`, reference.py).
         `instance` is accepted for symmetry; the encoder only uses the semantic classes.
         """
-        check_image(image, label)
-        check_labels(label, self.config.num_classes)
+        check_image(image, label, self.check_values)
+        check_labels(label, self.config.num_classes, self.check_values)
         _, h, w = self.latent_shape(*image.shape[2:])
         if h * w < 2:
             raise ValueError(f"the encoder needs images of at least 64x128 pixels: at "
@@ -165,7 +172,7 @@ class GroupDNet(nn.Module):
     def discriminate(self, label: torch.Tensor, image: torch.Tensor, instance=None):
         """label (B,1,H,W) ids, image (B,3,H,W) in [-1,1] -> one (B,1,h,w) logits tensor per
         discriminator scale."""
-        check_image(image, label)
+        check_image(image, label, self.check_values)
         return [feats[-1] for feats in self.discriminator_features(label, image, instance)]
 
     def discriminator_features(self, label, image, instance=None):

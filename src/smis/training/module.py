@@ -118,6 +118,7 @@ class GroupDNetModule(pl.LightningModule):
         self.loss_options = LossOptions.parse(loss, "loss")
         self.optim_options = OptimOptions.parse(optim, "optim")
         self.net = GroupDNet(GroupDNetConfig.from_dict(model))
+        self.net.check_values = False   # no read-back per step: the data modules check every label
         init = EncoderInit.parse(encoder_init, "encoder_init")
         init_encoder_heads(self.net.encoder, init.head_gain, init.logvar_bias)
         self.vgg = VGGLoss(self.loss_options.vgg_weights) if self.loss_options.vgg > 0 else None
