@@ -16,13 +16,15 @@ from tests.helpers.hydra_configs import SYNTHETIC, run
 @pytest.fixture
 def quiet_hydra(monkeypatch, tmp_path):
     """Run the train / evaluate command lines in this process (sys.argv), in tmp_path, with Hydra's
-    logging set-up off and the root logger restored afterwards."""
+    logging set-up off, and the root logger and every logger it disabled restored afterwards."""
     import logging
     import sys
 
     monkeypatch.chdir(tmp_path)
     root = logging.getLogger()
     level, handlers = root.level, list(root.handlers)
+    loggers = [lg for lg in logging.root.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
+    disabled = [lg.disabled for lg in loggers]       # Hydra's logging config disables existing loggers
 
     def command(main, *overrides):
         monkeypatch.setattr(sys, "argv", ["smis", *overrides, f"hydra.run.dir={tmp_path / 'run'}",
@@ -34,6 +36,8 @@ def quiet_hydra(monkeypatch, tmp_path):
     yield command
     root.setLevel(level)
     root.handlers[:] = handlers
+    for lg, flag in zip(loggers, disabled):
+        lg.disabled = flag
 
 
 def one_error_line(err: str) -> str:

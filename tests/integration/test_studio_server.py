@@ -64,8 +64,9 @@ def test_bad_device_and_sizes_are_one_error_line(argv, expected, tmp_path, capsy
 
 
 def test_the_max_pixels_default_is_the_synthesizers(tmp_path):
+    from smis.cli import studio as cli
     from smis.inputs import MAX_PIXELS
-    from smis.studio import Limits, cli
+    from smis.studio import Limits
 
     assert cli.parse_args([]).max_pixels == Limits().max_pixels == MAX_PIXELS == 4096 * 4096
     path = smis.save_model(tiny_net(), tmp_path / "model.pt")
@@ -90,7 +91,9 @@ def test_the_command_line_serves_a_model_file_to_local_hosts_only(tmp_path, monk
 
     monkeypatch.setattr(shipped, "SHIPPED_DIR", tmp_path)
     smis.save_model(tiny_net(), tmp_path / shipped.SHIPPED["synthetic"])
-    synth, description = cli.load_synthesizer(None, "cpu")
+    from smis.studio.server import load_synthesizer
+
+    synth, description = load_synthesizer(None, "cpu")
     assert isinstance(synth, Synthesizer) and description == "shipped synthetic model"
 
 

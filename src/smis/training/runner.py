@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -57,8 +58,11 @@ def train(cfg: DictConfig) -> dict:
     devices = cfg.trainer.devices if isinstance(cfg.trainer.devices, int) and cfg.trainer.devices > 0 else 1
     check_enough_data(datamodule, devices * cfg.trainer.num_nodes)
     net_config = model_config(cfg, datamodule.num_classes)
-    module: GroupDNetModule = instantiate(cfg.module, model=net_config.to_dict(), dataset=spec.to_dict(),
-                                          _convert_="all")     # plain dicts: the checkpoint's hparams
+    try:
+        module: GroupDNetModule = instantiate(cfg.module, model=net_config.to_dict(), dataset=spec.to_dict(),
+                                              _convert_="all")     # plain dicts: the checkpoint's hparams
+    except InstantiationException as e:   # the module's own error (e.g. a missing VGG19 file), unwrapped
+        raise (e.__cause__ or e) from None
     if cfg.init_from:
         load_initial_weights(module, cfg.init_from)
     ckpt_path = resolve_ckpt_path(cfg.ckpt_path, cfg.paths.log_dir, cfg.task_name)
