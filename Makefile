@@ -22,11 +22,12 @@ demo: $(STAMP)
 studio: $(STAMP)
 	$(PY) -m smis.studio $(STUDIO_ARGS)
 
+# two workers with one torch thread each (tests/conftest.py), a test file per worker at a time
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 test-all: $(STAMP)   # includes the tests marked slow
-	$(PY) -m pytest -m ""
+	$(PY) -m pytest -n 2 --dist loadfile -m ""
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests

@@ -8,6 +8,9 @@ import torch
 from tests.helpers.hydra_configs import SHARED_RUN
 from tests.helpers.reference import REFERENCE
 
+if os.environ.get("PYTEST_XDIST_WORKER"):     # parallel workers (make test): one torch thread each
+    torch.set_num_threads(1)
+
 
 def pytest_collection_modifyitems(config, items):
     """`gpu`-marked tests need CUDA: skipped (with the reason shown) where there is none."""

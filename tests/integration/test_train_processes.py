@@ -51,9 +51,19 @@ def test_two_process_cpu_ddp_keeps_replicas_identical(tmp_path):
 
 
 def smis_train(*args, cwd: Path) -> subprocess.CompletedProcess:
+    return smis_trains([args], cwd)[0]
+
+
+def smis_trains(commands: list, cwd: Path) -> list[subprocess.CompletedProcess]:
+    """`python -m smis.train ARGS` for each ARGS, all at once (their start-ups overlap)."""
     env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0"}
-    return subprocess.run([sys.executable, "-m", "smis.train", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+    processes = [subprocess.Popen([sys.executable, "-m", "smis.train", *args], cwd=cwd, env=env, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) for args in commands]
+    results = []
+    for p in processes:
+        out, err = p.communicate(timeout=600)
+        results.append(subprocess.CompletedProcess(p.args, p.returncode, out, err))
+    return results
 
 
 def test_multirun_gives_each_job_its_own_folder_and_wandb_run(tmp_path):
@@ -76,11 +86,10 @@ def test_multirun_gives_each_job_its_own_folder_and_wandb_run(tmp_path):
 
 
 def test_command_line_errors_are_clear_and_name_the_run_folder(tmp_path):
-    missing_root = smis_train("dataset=cityscapes", cwd=tmp_path)
+    missing_root, unknown = smis_trains([["dataset=cityscapes"], ["dataset=cityscape"]], tmp_path)
     assert missing_root.returncode != 0
     assert "dataset.root" in missing_root.stderr
     assert "training failed; its run folder is" in missing_root.stderr
-    unknown = smis_train("dataset=cityscape", cwd=tmp_path)
     assert unknown.returncode != 0
     assert "Could not find 'dataset/cityscape'" in unknown.stderr and "cityscapes" in unknown.stderr
 
@@ -92,6 +101,7 @@ def test_two_seeded_cpu_runs_in_separate_processes_give_identical_weights(tmp_pa
     for name in ("a", "b"):
         command = [sys.executable, "-m", "smis.train", "experiment=demo", *SYNTHETIC, "dataset.batch_size=8",
                    "optim.constant_epochs=1", "optim.decay_epochs=0", "logger=none",
+                   "trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0",
                    f"hydra.run.dir={tmp_path / name}", f"paths.log_dir={tmp_path / 'logs'}"]
         runs.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     for run in runs:
