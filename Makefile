@@ -20,7 +20,7 @@ demo: $(STAMP)
 # the studio web page (http://127.0.0.1:8765/) for the shipped model; others: STUDIO_ARGS="--model PATH"
 .PHONY: studio
 studio: $(STAMP)
-	$(PY) -m smis.studio $(STUDIO_ARGS)
+	$(VENV)/bin/smis-studio $(STUDIO_ARGS)
 
 # two workers with one torch thread each (tests/conftest.py), a test file per worker at a time
 test: $(STAMP)

@@ -1,4 +1,4 @@
-"""`smis-examples DEST` (`python -m smis.examples DEST`): copy the example label maps and photos
+"""`smis-examples DEST` (also `python -m smis.cli.examples DEST`): copy the example label maps and photos
 into DEST/labels and DEST/photos; with --scenes N, write N scenes of the built-in synthetic data as
 an image folder (DEST/images, DEST/labels, DEST/classes.yaml) that `dataset=folder dataset.root=DEST`
 trains on."""
@@ -13,7 +13,7 @@ from . import prog
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog=prog("smis.examples"), description=__doc__)
+    p = argparse.ArgumentParser(prog=prog("smis.cli.examples"), description=__doc__)
     p.add_argument("dest", type=Path, help="folder to write into (made if needed)")
     p.add_argument("--scenes", type=int, default=None, metavar="N",
                    help="write N synthetic training scenes (an image folder) instead of the examples")

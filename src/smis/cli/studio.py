@@ -1,8 +1,8 @@
-"""`smis-studio` (`python -m smis.studio`, `make studio`): serve the studio page for one model.
+"""`smis-studio` (`make studio`; also `python -m smis.cli.studio`): serve the studio page for one model.
 
-    python -m smis.studio                                  # the shipped synthetic model
-    python -m smis.studio --model path/to/model.pt --port 8765
-    python -m smis.studio --model checkpoints/cityscapes_smis --dataset cityscapes --device cuda
+    smis-studio                                            # the shipped synthetic model
+    smis-studio --model path/to/model.pt --port 8765
+    smis-studio --model checkpoints/cityscapes_smis --dataset cityscapes --device cuda
 
 With no --model it serves the shipped synthetic model (`smis.load_pretrained("synthetic")`); the
 demo's own model is --model results/demo/training/model.pt.
@@ -30,7 +30,7 @@ def fail(message: str) -> None:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog=prog("smis.studio"), description=__doc__,
+    p = argparse.ArgumentParser(prog=prog("smis.cli.studio"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None,
                    help="a model file, the authors' folder (with --dataset), or a shipped model's name "
@@ -107,3 +107,7 @@ def main(argv=None) -> None:
         webbrowser.open(url)
     server = uvicorn.Server(server_config(app))
     server.run(sockets=[sock])
+
+
+if __name__ == "__main__":
+    main()

@@ -6,7 +6,7 @@ own from a class-specific family of modes (a day, sunset, overcast or night sky;
 or painted walls with windows; ...), so the data is multi-modal per class, as GroupDNet assumes:
 the look of one class tells nothing about the others.
 
-    python -m smis.examples data/synthetic --scenes 200    # export as an image folder
+    smis-examples data/synthetic --scenes 200              # export as an image folder
 """
 
 from __future__ import annotations

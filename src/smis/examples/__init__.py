@@ -3,8 +3,8 @@ written: four held-out scenes of the built-in synthetic data (the shipped model 
 
     smis.examples.label("street")     # Path of its label map (a PNG in the synthetic palette's colours)
     smis.examples.photo("street")     # Path of the matching photo
-    python -m smis.examples examples/                  # copy them into examples/labels and examples/photos
-    python -m smis.examples data/ --scenes 200         # or write 200 training scenes as an image folder
+    smis-examples examples/                           # copy them into examples/labels and examples/photos
+    smis-examples data/ --scenes 200                  # or write 200 training scenes as an image folder
 
 Scenes: street (road, buildings, a car), lake (a pond, no road), hills (rocks and water), town (every class).
 """

@@ -1,6 +1,6 @@
 """smis studio: a local web app to paint label maps and edit the looks of one class at a time.
 
-    python -m smis.studio [--model PATH | --model synthetic] [--host 127.0.0.1] [--port 8765]
+    smis-studio [--model PATH | --model synthetic] [--host 127.0.0.1] [--port 8765]
 
 Three layers: `session.Studio` (per-session state and every edit, as calls on one
 `smis.Synthesizer`), `app.create_app` (the FastAPI app: HTTP only) and static/ (the page: plain
