@@ -28,7 +28,7 @@ Rows, per model:
 decodes takes seconds) after one warm-up; "vs eager" is eager's ms at the same thread count over
 the row's (above 1: faster than eager); "max |diff|" the largest difference from eager's image
 (images in [-1, 1]; with random weights the presets' images are nearly constant, so there it says
-little: tests/unit/export checks parity on calibrated networks). The configurations take turns,
+little: tests/unit/hub/test_export.py checks parity on calibrated networks). The configurations take turns,
 one decode each per round, with a --pause between decodes (thread pools that spin after a call
 leave the next one the cores), so a busy machine slows all alike: on a shared machine read the
 ratios, not the milliseconds.

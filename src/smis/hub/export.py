@@ -19,7 +19,7 @@ can record them:
 * the encoder runs the authors' full computation on every (image, class) pair, with crops made by
   fixed-shape gathers (`pair_crops`): eager `encode_present` sizes its tensors by the classes found.
 
-Each gives eager PyTorch's values to float round-off (tests/unit/export: max abs error < 1e-4).
+Each gives eager PyTorch's values to float round-off (tests/unit/hub/test_export.py: max abs error < 1e-4).
 
 Inputs and outputs (B batch, C classes, L latent channels per class, H and W multiples of 64):
   decoder  label (B,1,H,W) int64 ids in [0, C), z (B, L*C, H/64, W/64) float32

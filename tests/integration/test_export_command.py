@@ -12,6 +12,9 @@ from smis.networks import GroupDNet, preset
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
+# one torch thread (and one onnxruntime thread in the tests): see the one_thread fixture
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def error_line(capsys) -> str:
     err = capsys.readouterr().err.strip().splitlines()

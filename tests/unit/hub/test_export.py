@@ -29,6 +29,9 @@ from tests.helpers.reduced_presets import reduced_authors_net
 pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
+# one torch thread (and one onnxruntime thread in the tests): see the one_thread fixture
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TOLERANCE = 1e-4        # max abs difference from eager PyTorch (images in [-1, 1])
 # per model: its native size and another one (dynamic graphs are traced at 64x128)
 SIZES = {"shipped": ((128, 128), (64, 128)), "cityscapes": ((64, 128), (128, 64))}

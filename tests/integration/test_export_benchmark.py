@@ -8,6 +8,9 @@ from smis.benchmarks import export as export_benchmark
 
 pytest.importorskip("onnxruntime")
 
+# one torch thread (and one onnxruntime thread in the tests): see the one_thread fixture
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def test_the_benchmark_prints_and_writes_a_row_per_configuration(tmp_path, capsys):
     path = tmp_path / "export.json"
