@@ -41,8 +41,10 @@ def test_mixed_precision_training_steps_on_cuda(tmp_path, precision):
 def test_a_cuda_training_step_makes_no_host_sync():
     """With the finite check deferred, one G and one D step (every loss addition, the EMA, Adam)
     queue their kernels without waiting for the GPU: torch's sync debug mode raises on any sync."""
-    from smis.benchmarks.train_step import LOSS, OPTIM, scene
+    from smis.data.synthetic import voronoi_labels as scene
     from smis.training import GroupDNetModule
+    from tests.helpers.reference import AUTHORS_LOSS as LOSS
+    from tests.helpers.reference import AUTHORS_OPTIM as OPTIM
 
     torch.manual_seed(0)
     loss = {**LOSS, "vgg": 0.0, "vgg_weights": "random", "l1": 1.0, "isolation": 1.0, "flipped_codes": 1.0}

@@ -52,13 +52,13 @@ from pathlib import Path
 
 import torch
 
+from ..data.synthetic import voronoi_labels
 from ..hub import load_model
 from ..hub.export import DecodeGraph, metadata, onnx_bytes, require
 from ..networks import GroupDNet, preset
 from ..networks.normalization import CondGroupNorm
 from ..utils import atomic_write_text
 from .studio import settle_spectral_norms
-from .train_step import scene
 
 MODELS = {"synthetic": (128, 128), "cityscapes": (256, 512), "ade20k": (256, 256), "deepfashion": (256, 256)}
 LEVELS = ("basic", "extended", "all")
@@ -129,7 +129,7 @@ def timed_in_turns(calls: dict, repeats: int, pause: float) -> dict:
 def bench_model(name: str, args, folder: Path) -> tuple[dict, list[dict]]:
     size = MODELS[name]
     net = build(name)
-    label, instance = scene(1, net.config.num_classes, *size)
+    label, instance = voronoi_labels(1, net.config.num_classes, *size)
     instance = instance if net.config.instance_edges else None
     z = net.sample_z(1, *size, generator=torch.Generator().manual_seed(0))
     decoder_args = (label, z) + ((instance,) if instance is not None else ())

@@ -27,6 +27,7 @@ what a failed configuration did not measure.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import platform
@@ -42,8 +43,10 @@ from omegaconf import OmegaConf
 
 from ..config import CONFIG_DIR
 from ..data.builtin_specs import SPECS
+from ..data.synthetic import voronoi_labels
 from ..networks import preset as model_preset
 from ..training import GroupDNetModule
+from ..training.options import LossOptions, OptimOptions
 from ..utils import atomic_write_text
 
 # per preset, the native size of the dataset that trains with it and that dataset's per-GPU batch
@@ -52,28 +55,12 @@ SIZES = {preset: tuple(spec.native_size) for preset, spec in SPEC_OF.items()}
 BATCHES = {preset: OmegaConf.load(CONFIG_DIR / "dataset" / f"{spec.name}.yaml").batch_size
            for preset, spec in SPEC_OF.items()}
 DTYPES = {"32-true": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
-# the optimiser and loss settings training uses with the authors' presets
-OPTIM = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "optim" / "authors.yaml"))
-LOSS = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "loss" / "authors.yaml"))
+# the optimiser and loss settings training uses with the authors' presets (the options' defaults)
+OPTIM, LOSS = dataclasses.asdict(OptimOptions()), dataclasses.asdict(LossOptions())
 COLUMNS = (("preset", 11), ("size", 7), ("batch", 5), ("encoder", 7), ("precision", 10),
            ("channels_last", 13),
            ("compile", 7), ("ms/step", 9), ("images/s", 8), ("peak memory", 13))
 NUMERIC = {"batch", "ms/step", "images/s", "peak memory"}   # right-aligned
-
-
-def scene(batch: int, classes: int, height: int, width: int, seed: int = 0):
-    """-> label (B,1,H,W) int64 from Voronoi blobs (two per present class), instance = label * 1000
-    + blob index, so every blob is its own instance."""
-    g = torch.Generator().manual_seed(seed)
-    yx = torch.stack(torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij"), -1).float()
-    labels, instances = [], []
-    for _ in range(batch):
-        ids = torch.randperm(classes, generator=g)[:min(classes, 20)].repeat(2)
-        centres = torch.rand(len(ids), 2, generator=g) * torch.tensor([height, width])
-        blob = ((yx[None] - centres[:, None, None]) ** 2).sum(-1).argmin(0)
-        labels.append(ids[blob])
-        instances.append(ids[blob] * 1000 + blob)
-    return torch.stack(labels)[:, None], torch.stack(instances)[:, None]
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -145,7 +132,7 @@ def measure(name: str, size: tuple[int, int], batch: int, variant: dict, args,
         return types.SimpleNamespace(zero_grad=opt.zero_grad, step=lambda: scaler.step(opt))
 
     h, w = size
-    label, instance = scene(batch, net.config.num_classes, h, w)
+    label, instance = voronoi_labels(batch, net.config.num_classes, h, w)
     label = label.to(device)
     instance = instance.to(device) if net.config.instance_edges else None
     image = torch.rand(batch, 3, h, w, device=device) * 2 - 1
@@ -189,7 +176,7 @@ def decode_ms(name: str, size: tuple[int, int], precision: str, args, device: to
     from ..networks import GroupDNet
 
     net = GroupDNet(preset_config(name, args), with_discriminator=False).to(device).eval()
-    label, instance = scene(1, net.config.num_classes, *size)
+    label, instance = voronoi_labels(1, net.config.num_classes, *size)
     label = label.to(device)
     instance = instance.to(device) if net.config.instance_edges else None
     dtype = DTYPES[precision]

@@ -184,3 +184,19 @@ def export(out: Path, count: int, size: int = 128, seed: int = 0) -> Path:
             "palette": [list(rgb) for rgb in SYNTHETIC.palette]}
     (out / "classes.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
     return out
+
+
+def voronoi_labels(batch: int, classes: int, height: int, width: int, seed: int = 0):
+    """Label maps for any number of classes (benchmarks and tests): -> label (B,1,H,W) int64 from
+    Voronoi blobs (two per present class, up to 20 classes per image), and instance = label * 1000
+    + blob index, so every blob is its own instance."""
+    g = torch.Generator().manual_seed(seed)
+    yx = torch.stack(torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij"), -1).float()
+    labels, instances = [], []
+    for _ in range(batch):
+        ids = torch.randperm(classes, generator=g)[:min(classes, 20)].repeat(2)
+        centres = torch.rand(len(ids), 2, generator=g) * torch.tensor([height, width])
+        blob = ((yx[None] - centres[:, None, None]) ** 2).sum(-1).argmin(0)
+        labels.append(ids[blob])
+        instances.append(ids[blob] * 1000 + blob)
+    return torch.stack(labels)[:, None], torch.stack(instances)[:, None]

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from smis.benchmarks.train_step import scene
+from smis.data.synthetic import voronoi_labels as scene
 from smis.networks.borders import LabelWindows, border_modulation, unique_rows
 from smis.networks.normalization import CondGroupNorm, LabelMaps, is_one_hot
 

@@ -7,11 +7,13 @@ import copy
 import pytest
 import torch
 
-from smis.benchmarks.train_step import LOSS, OPTIM, scene
+from smis.data.synthetic import voronoi_labels as scene
 from smis.networks import normalization, preset
 from smis.networks.borders import border_modulation
 from smis.networks.normalization import CondGroupNorm
 from smis.training import GroupDNetModule
+from tests.helpers.reference import AUTHORS_LOSS as LOSS
+from tests.helpers.reference import AUTHORS_OPTIM as OPTIM
 
 
 @pytest.mark.parametrize("groups", [1, 2, 4])

@@ -6,10 +6,12 @@ up. Counted here on the CPU, with every loss addition and the EMA on."""
 import pytest
 import torch
 
-from smis.benchmarks.train_step import LOSS, OPTIM, scene
+from smis.data.synthetic import voronoi_labels as scene
 from smis.networks import preset
 from smis.training import GroupDNetModule
 from smis.training.module import encoder_health
+from tests.helpers.reference import AUTHORS_LOSS as LOSS
+from tests.helpers.reference import AUTHORS_OPTIM as OPTIM
 
 READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__")
 

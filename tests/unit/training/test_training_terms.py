@@ -2,9 +2,11 @@
 
 import torch
 
-from smis.benchmarks.train_step import LOSS, OPTIM, scene
+from smis.data.synthetic import voronoi_labels as scene
 from smis.networks import preset
 from smis.training import GroupDNetModule
+from tests.helpers.reference import AUTHORS_LOSS as LOSS
+from tests.helpers.reference import AUTHORS_OPTIM as OPTIM
 
 
 def small_module(**loss):
