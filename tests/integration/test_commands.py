@@ -71,3 +71,38 @@ def test_train_step_benchmark_prints_and_writes_one_row_per_precision(tmp_path, 
     assert all(set(r) == keys and r["error"] is None and r["images_per_s"] > 0 for r in saved["rows"])
     assert [d["precision"] for d in saved["decode"]] == ["32-true", "bf16-mixed"]
     assert not list(path.parent.glob("*.tmp"))   # written atomically, no temp file left behind
+
+
+def test_every_option_of_every_argparse_command_has_a_help_text(monkeypatch, capsys):
+    """Each console script but the two Hydra apps (their options: the configuration reference),
+    asked for --help: every argument it declares, of every subcommand, says what it is."""
+    import argparse
+    import importlib
+
+    import pytest
+    import tomllib
+
+    from tests.helpers.paths import REPO
+
+    silent = []
+    real = argparse._ActionsContainer.add_argument
+
+    def add_argument(self, *args, **kwargs):
+        action = real(self, *args, **kwargs)
+        if not action.help and not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+            silent.append((command, action.dest))
+        return action
+
+    monkeypatch.setattr(argparse._ActionsContainer, "add_argument", add_argument)
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    checked = []
+    for command, target in scripts.items():
+        if command in ("smis-train", "smis-evaluate"):
+            continue
+        module, _, function = target.partition(":")
+        with pytest.raises(SystemExit) as e:
+            getattr(importlib.import_module(module), function)(["--help"])
+        assert e.value.code == 0, command
+        checked.append(command)
+    capsys.readouterr()
+    assert len(checked) >= 9 and silent == []

@@ -23,7 +23,8 @@ from . import prog
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog=prog("smis.demo"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=Path, default=Path("results/demo"))
+    p.add_argument("--out", type=Path, default=Path("results/demo"),
+                   help="folder for the figures, metrics and the training run (default: results/demo)")
     p.add_argument("overrides", nargs="*", help="Hydra overrides on top of experiment=demo")
     p.add_argument("--scenes", type=int, default=32, help="held-out scenes for the control metrics")
     p.add_argument("--shipped-only", action="store_true",
