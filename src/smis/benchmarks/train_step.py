@@ -111,7 +111,8 @@ def measure(name: str, size: tuple[int, int], batch: int, variant: dict, args,
         raise RuntimeError("bf16 is not supported on this GPU")
     rss_before = peak_rss_mib()
     loss = {**LOSS, "vgg": 0.0 if args.no_vgg else LOSS["vgg"], "vgg_weights": "random"}
-    module = GroupDNetModule(preset_config(name, args).to_dict(), OPTIM, loss).to(device)
+    module = GroupDNetModule(preset_config(name, args).to_dict(), OPTIM, loss,
+                             finite_check_every=2 if args.deferred_finite_check else 1).to(device)
     net = module.net
     if variant["encoder"] == "authors":
         module.use_authors_paths()
@@ -165,6 +166,7 @@ def measure(name: str, size: tuple[int, int], batch: int, variant: dict, args,
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         times.append(time.perf_counter() - start)
+    module.read_finite()                # with --deferred-finite-check: the one read of the check
     ms = 1000 * statistics.median(times)
     memory = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
               else peak_rss_mib() - rss_before)
@@ -264,6 +266,9 @@ def main(argv=None) -> None:
     p.add_argument("--norm-rule", default=None, choices=["fixed128", "fixed64", "fixed32"],
                    help="the conditional norms' rule (small preset only; default: the preset's)")
     p.add_argument("--decode", action="store_true", help="also time decoding one image per preset")
+    p.add_argument("--deferred-finite-check", action="store_true",
+                   help="read the losses' NaN/inf check once after the timed steps instead of in every "
+                        "step (training's finite_check_every > 1: no host read-back in a step)")
     p.add_argument("--steps", type=int, default=5, help="timed steps (median)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -301,7 +306,7 @@ def main(argv=None) -> None:
 
     write_json(args.json, {
         "device": name, "torch": torch.__version__, "steps": args.steps, "warmup": args.warmup,
-        "vgg": not args.no_vgg,
+        "vgg": not args.no_vgg, "deferred_finite_check": args.deferred_finite_check,
         "peak_memory": ("torch.cuda.max_memory_allocated" if device.type == "cuda"
                         else "growth of the process's peak RSS (ru_maxrss)"),
         "rows": rows, "decode": decodes})
