@@ -2,10 +2,12 @@
 
 import json
 
+import pytest
 from PIL import Image
 
 from smis.benchmarks import crops as crops_benchmark
 from smis.benchmarks import data as data_benchmark
+from smis.benchmarks import profile_step as profile_benchmark
 from smis.benchmarks import train_step as train_step_benchmark
 from smis.cli import demo
 from tests.helpers.figures import check_labelled_grid
@@ -106,3 +108,22 @@ def test_every_option_of_every_argparse_command_has_a_help_text(monkeypatch, cap
         checked.append(command)
     capsys.readouterr()
     assert len(checked) >= 9 and silent == []
+
+
+def test_step_profile_sorts_the_time_into_classes_and_writes_a_trace(tmp_path, capsys):
+    assert [profile_benchmark.op_class(n) for n in (
+        "aten::convolution_backward", "aten::cudnn_convolution", "aten::_foreach_addcdiv_", "aten::mv",
+        "aten::addmm", "aten::add_", "aten::native_batch_norm", "aten::cat", "cudaLaunchKernel")] == [
+        "convolution", "convolution", "optimiser", "spectral norm (mv, dot)", "matmul / linear",
+        "element-wise", "normalisation", "copies and layout", "other"]
+    profile_benchmark.main(["--preset", "small", "--size", "64x128", "--batch", "2", "--no-vgg",
+                            "--steps", "1", "--warmup", "1", "--json", str(tmp_path / "profile.json"),
+                            "--trace", str(tmp_path / "trace.json")])
+    out = capsys.readouterr().out
+    data = json.loads((tmp_path / "profile.json").read_text())
+    ms = {row["class"]: row["ms"] for row in data["classes"]}
+    assert sum(ms.values()) == pytest.approx(data["ms_per_step"]) and data["ms_per_step"] > 0
+    assert ms["convolution"] > ms.get("other", 0)              # a GroupDNet step is mostly convolutions
+    assert {"convolution", "normalisation", "optimiser", "element-wise"} <= set(ms)
+    assert "convolution" in out and len(data["top"]) == 12
+    assert json.loads((tmp_path / "trace.json").read_text())["traceEvents"]

@@ -103,13 +103,13 @@ def preset_config(name: str, args):
     return model_preset(name, norm_rule=args.norm_rule) if args.norm_rule else model_preset(name)
 
 
-def measure(name: str, size: tuple[int, int], batch: int, variant: dict, args,
-            device: torch.device) -> dict:
-    """Build a fresh module for one configuration and time its training steps."""
+def build_step(name: str, size: tuple[int, int], batch: int, variant: dict, args, device: torch.device):
+    """A fresh module for one configuration, and its training step: -> (step(i), module). step(i)
+    runs the module's own G and D steps on fixed inputs (as in training_step), with noise seed i.
+    args: no_vgg, norm_rule and deferred_finite_check as the command line gives them."""
     dtype = DTYPES[variant["precision"]]
     if dtype == torch.bfloat16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise RuntimeError("bf16 is not supported on this GPU")
-    rss_before = peak_rss_mib()
     loss = {**LOSS, "vgg": 0.0 if args.no_vgg else LOSS["vgg"], "vgg_weights": "random"}
     module = GroupDNetModule(preset_config(name, args).to_dict(), OPTIM, loss,
                              finite_check_every=2 if args.deferred_finite_check else 1).to(device)
@@ -154,6 +154,14 @@ def measure(name: str, size: tuple[int, int], batch: int, variant: dict, args,
             module.discriminator_step(scaled(opt_d), image, label, instance, noise, fake, backward)
         scaler.update()
 
+    return step, module
+
+
+def measure(name: str, size: tuple[int, int], batch: int, variant: dict, args,
+            device: torch.device) -> dict:
+    """Build a fresh module for one configuration and time its training steps."""
+    rss_before = peak_rss_mib()
+    step, module = build_step(name, size, batch, variant, args, device)
     for i in range(args.warmup):
         step(i)
     if device.type == "cuda":
