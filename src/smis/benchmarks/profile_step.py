@@ -34,35 +34,43 @@ from .train_step import BATCHES, SIZES, build_step, device_name, parse_size, par
 
 # operation name (aten::NAME, without the prefix) -> class; the first matching rule wins
 CLASSES = (
-    ("convolution", ("conv", "cudnn_convolution", "mkldnn_convolution", "slow_conv")),
-    ("matmul / linear", ("addmm", "mm", "bmm", "matmul", "linear", "baddbmm")),
+    ("convolution", ("conv", "convolution", "cudnn_convolution", "mkldnn_convolution", "slow_conv")),
+    ("matmul / linear", ("addmm", "mm", "bmm", "matmul", "linear", "baddbmm", "einsum")),
     ("spectral norm (mv, dot)", ("mv", "dot")),
     ("normalisation", ("batch_norm", "instance_norm", "group_norm", "layer_norm", "native_batch_norm",
                        "cudnn_batch_norm", "var_mean", "std_mean")),
-    ("optimiser", ("_foreach_", "_fused_adam", "adam")),
+    ("optimiser", ("foreach", "fused_adam", "adam")),
     ("copies and layout", ("copy_", "cat", "clone", "contiguous", "to", "_to_copy", "index", "scatter",
                            "gather", "flip", "upsample", "pad", "constant_pad_nd", "stack", "slice",
                            "select", "masked", "nonzero", "repeat", "expand", "empty", "zeros", "ones",
-                           "fill_", "zero_", "full", "arange")),
+                           "fill_", "zero_", "full", "arange", "embedding", "sort", "unique", "view",
+                           "as_strided", "reshape", "permute", "unsqueeze", "squeeze", "narrow", "t",
+                           "transpose", "unsafe_view", "flatten", "split", "chunk", "unbind", "roll")),
     ("reductions", ("sum", "mean", "amax", "amin", "max", "min", "norm", "linalg_vector_norm", "any",
                     "all", "argmax", "std", "var", "cumsum")),
     ("element-wise", ("add", "sub", "mul", "div", "relu", "leaky_relu", "tanh", "exp", "log", "sigmoid",
                       "where", "clamp", "pow", "sqrt", "rsqrt", "neg", "abs", "lerp", "threshold",
                       "eq", "ne", "lt", "gt", "le", "ge", "rand", "randn", "normal_", "uniform_",
-                      "multinomial", "maximum", "minimum", "sign", "reciprocal", "hardtanh", "softplus")),
+                      "multinomial", "maximum", "minimum", "sign", "reciprocal", "hardtanh", "softplus",
+                      "addcdiv", "addcmul")),
 )
 LAUNCHES = ("cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel", "cuLaunchKernelEx")
 SYNCS = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize")
 
 
 def op_class(name: str) -> str:
-    """The class of one profiled operation ("aten::convolution_backward" -> "convolution")."""
-    short = name.removeprefix("aten::").lstrip("_") if name.startswith("aten::") else None
-    if short is None:
+    """The class of one profiled operation ("aten::convolution_backward" -> "convolution"): an
+    aten operation whose name, without leading underscores, is a stem of CLASSES, or a stem
+    followed by "_" or a digit (add_, conv2d, native_batch_norm_backward)."""
+    if not name.startswith("aten::"):
         return "other"
+    short = name.removeprefix("aten::").lstrip("_")
     for label, stems in CLASSES:
-        if any(short == s.lstrip("_") or short.startswith(s.lstrip("_")) for s in stems):
-            return label
+        for stem in stems:
+            stem = stem.strip("_")
+            rest = short[len(stem):]
+            if short.startswith(stem) and (not rest or rest[0] == "_" or rest[0].isdigit()):
+                return label
     return "other"
 
 
