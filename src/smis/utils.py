@@ -173,3 +173,21 @@ class ProgressLog:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a") as f:
                 f.write(stamped + "\n")
+
+
+def size_type(*words: str) -> Callable[[str], tuple[int, int] | str]:
+    """An argparse `type` for an image size: "HxW" (or "S" for a square) -> (H, W); each of `words`
+    (e.g. "input", "native") is returned as given; anything else is argparse's one-line error."""
+    import argparse
+
+    def size(text: str) -> tuple[int, int] | str:
+        if text in words:
+            return text
+        h, _, w = text.lower().partition("x")
+        try:
+            return int(h), int(w or h)
+        except ValueError:
+            alternatives = "".join(f" or {word!r}" for word in words)
+            raise argparse.ArgumentTypeError(f"expected HxW (height x width, e.g. 256x512){alternatives}; "
+                                             f"got {text!r}") from None
+    return size

@@ -97,6 +97,15 @@ def test_bad_inputs_exit_2_and_name_the_problem(files, tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
+def test_a_size_that_is_not_hxw_is_argparses_one_line(files, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        generate(files, "sample", files["labels"], "--size", "big", "-o", tmp_path / "x")
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --size: expected HxW (height x width, e.g. 256x512) or 'input'; got 'big'" in err
+    assert "Traceback" not in err and not (tmp_path / "x").exists()
+
+
 def encode_args(files, out) -> list:
     return ["encode", "--image", files["root"] / "photo0.png", "--label", files["labels"] / "scene0.png",
             "-o", out]

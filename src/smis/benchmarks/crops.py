@@ -34,7 +34,7 @@ import torch
 
 from ..networks import GroupEncoder, class_crops, class_crops_loop
 from ..networks.encoder import FULL_PATH_SHARE
-from ..utils import atomic_write_text
+from ..utils import atomic_write_text, size_type
 
 # classes -> (dataset, encoder width, (height, width)): the authors' settings
 AUTHORS = {151: ("ADE20K", 604, (256, 256)), 35: ("Cityscapes", 350, (256, 512)),
@@ -135,17 +135,12 @@ def report(row: dict, batch: int) -> str:
     ])
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    H, _, W = text.partition("x")
-    return int(H), int(W or H)
-
-
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m smis.benchmarks.crops", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--classes", type=int, nargs="+", default=[151, 35, 8])
     p.add_argument("--present", type=int, default=20, help="classes per image (at most all)")
-    p.add_argument("--size", type=parse_size, default=None,
+    p.add_argument("--size", type=size_type(), default=None,
                    help="HxW or N for NxN, multiples of 64 (default: the authors' size)")
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--repeats", type=int, default=5)

@@ -29,8 +29,8 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from ..utils import atomic_write_text
-from .train_step import BATCHES, SIZES, build_step, device_name, parse_size, parse_variant
+from ..utils import atomic_write_text, size_type
+from .train_step import BATCHES, SIZES, build_step, device_name, parse_variant
 
 # operation name (aten::NAME, without the prefix) -> class; the first matching rule wins
 CLASSES = (
@@ -108,7 +108,7 @@ def main(argv=None) -> None:
                    help="as the train-step benchmark's --variants: 'authors' or "
                         "PRECISION[+channels_last][+compile] (default 32-true)")
     p.add_argument("--batch", type=int, default=None, help="default: the preset's dataset's per-GPU batch")
-    p.add_argument("--size", type=parse_size, default=None, help="HxW, default: the preset's native size")
+    p.add_argument("--size", type=size_type(), default=None, help="HxW, default: the preset's native size")
     p.add_argument("--no-vgg", action="store_true", help="leave the VGG loss out (weight 0)")
     p.add_argument("--norm-rule", default=None, choices=["fixed128", "fixed64", "fixed32"],
                    help="the conditional norms' rule (small preset only; default: the preset's)")

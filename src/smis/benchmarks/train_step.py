@@ -47,7 +47,7 @@ from ..data.synthetic import voronoi_labels
 from ..networks import preset as model_preset
 from ..training import GroupDNetModule
 from ..training.options import LossOptions, OptimOptions
-from ..utils import atomic_write_text
+from ..utils import atomic_write_text, size_type
 
 # per preset, the native size of the dataset that trains with it and that dataset's per-GPU batch
 SPEC_OF = {spec.model_preset: spec for spec in SPECS.values()}
@@ -61,15 +61,6 @@ COLUMNS = (("preset", 11), ("size", 7), ("batch", 5), ("encoder", 7), ("precisio
            ("channels_last", 13),
            ("compile", 7), ("ms/step", 9), ("images/s", 8), ("peak memory", 13))
 NUMERIC = {"batch", "ms/step", "images/s", "peak memory"}   # right-aligned
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    h, _, w = text.lower().partition("x")
-    try:
-        return int(h), int(w or h)
-    except ValueError:
-        msg = f"size must look like 256x512 (height x width); got {text!r}"
-        raise argparse.ArgumentTypeError(msg) from None
 
 
 def peak_rss_mib() -> float:
@@ -268,7 +259,7 @@ def main(argv=None) -> None:
     p.add_argument("--batch", type=int, default=None,
                    help="default: the per-GPU batch of the preset's dataset config (the authors': "
                         "deepfashion 2, cityscapes and ade20k 1; synthetic scenes 8)")
-    p.add_argument("--size", type=parse_size, default=None,
+    p.add_argument("--size", type=size_type(), default=None,
                    help="HxW, default: the native size of the preset's dataset (its spec)")
     p.add_argument("--no-vgg", action="store_true", help="leave the VGG loss out (weight 0)")
     p.add_argument("--norm-rule", default=None, choices=["fixed128", "fixed64", "fixed32"],

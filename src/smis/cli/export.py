@@ -32,6 +32,7 @@ from ..hub.export import (
     require,
 )
 from ..outputs import output_problem
+from ..utils import size_type
 from . import prog
 
 TOLERANCE = 1e-4      # --verify: the largest difference from eager PyTorch accepted (images in [-1, 1])
@@ -43,15 +44,8 @@ class VerifyError(Exception):
 
 def parse_size(text: str):
     """'native', 'dynamic' or HxW (multiples of 64) -> the string or (H, W)."""
-    if text in ("native", "dynamic"):
-        return text
-    h, _, w = text.lower().partition("x")
-    try:
-        size = int(h), int(w or h)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HxW (e.g. 256x512), 'native' or 'dynamic'; "
-                                         f"got {text!r}") from None
-    if min(size) < 64 or size[0] % 64 or size[1] % 64:
+    size = size_type("native", "dynamic")(text)
+    if isinstance(size, tuple) and (min(size) < 64 or size[0] % 64 or size[1] % 64):
         raise argparse.ArgumentTypeError(f"{text}: both sides must be positive multiples of 64 "
                                          "(GroupDNet upsamples its code 6 times)")
     return size

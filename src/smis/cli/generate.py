@@ -30,18 +30,8 @@ from ..batch import run
 from ..inputs import MAX_PIXELS
 from ..latents import MAX_STEPS
 from ..networks.prior import PRIOR_CHOICES
+from ..utils import size_type
 from . import prog
-
-
-def parse_size(text: str | None):
-    if text is None or text == "input":
-        return text
-    h, _, w = text.lower().partition("x")
-    try:
-        return int(h), int(w or h)
-    except ValueError:
-        message = f"size must be HxW (e.g. 256x512) or 'input'; got {text!r}"
-        raise argparse.ArgumentTypeError(message) from None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -56,7 +46,7 @@ def parser() -> argparse.ArgumentParser:
                         help="for the authors' folders: deepfashion, cityscapes or ade20k")
     common.add_argument("-o", "--out", required=True, type=Path,
                         help="output folder (encode: the codes file)")
-    common.add_argument("--size", type=parse_size, default=None,
+    common.add_argument("--size", type=size_type("input"), default=None,
                         help="HxW (multiples of 64), 'input' (the label's own size); default: the model's")
     common.add_argument("--device", default="auto",
                         help="cpu, cuda, cuda:1, ... (default: cuda when there is one)")
