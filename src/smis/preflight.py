@@ -8,6 +8,7 @@ Hydra makes a run folder, so an offline machine stops within seconds, with nothi
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Iterable, Sequence
 
@@ -158,3 +159,17 @@ def preflight(command: str, argv: Sequence[str] | None = None) -> None:
 
 
 __all__ = ["COMMANDS", "compose_variants", "needs", "one_line", "preflight"]
+
+
+@contextlib.contextmanager
+def reported_run(what: str, run_dir: str, bad_settings: tuple[type[BaseException], ...]):
+    """Around a command-line run: a bad setting (one of bad_settings, raised before any work) goes
+    through report_bad_setting; any other failure names the run folder and is re-raised."""
+    try:
+        yield
+    except bad_settings as e:
+        report_bad_setting(e, what, run_dir)
+        raise
+    except BaseException:
+        print(f"\n{what} failed; its run folder is {run_dir}", file=sys.stderr)
+        raise

@@ -10,7 +10,6 @@ also what scripts and tests call.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import hydra
@@ -22,7 +21,7 @@ from ..data.io import DatasetError
 from ..evaluation.evaluator import EvaluationError
 from ..evaluation.report import markdown_table
 from ..evaluation.runner import evaluate
-from ..preflight import preflight, report_bad_setting
+from ..preflight import preflight, reported_run
 from ..weights import MissingWeightsError
 
 # a setting or an input that cannot work: the run stops before the loop (not a bug)
@@ -34,14 +33,8 @@ __all__ = ["EvaluationError", "evaluate", "main"]
 @hydra.main(version_base="1.3", config_path="../configs", config_name="evaluate")
 def run(cfg: DictConfig) -> None:
     run_dir = HydraConfig.get().runtime.output_dir
-    try:
+    with reported_run("evaluation", run_dir, BAD_SETTINGS):   # a bad setting: one line, exit 2
         results = evaluate(cfg)
-    except BAD_SETTINGS as e:             # raised before the loop: one line, exit 2
-        report_bad_setting(e, "evaluation", run_dir)
-        raise
-    except BaseException:
-        print(f"\nevaluation failed; its run folder is {run_dir}", file=sys.stderr)
-        raise
     print("\n" + markdown_table(results))
     print(f"wrote {Path(run_dir, 'metrics.json')} and metrics.md")
 

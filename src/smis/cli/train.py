@@ -11,15 +11,13 @@
 
 from __future__ import annotations
 
-import sys
-
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from omegaconf.errors import MissingMandatoryValue
 
 from ..data.io import DatasetError
-from ..preflight import preflight, report_bad_setting
+from ..preflight import preflight, reported_run
 from ..training.options import ConfigError
 from ..weights import MissingWeightsError
 
@@ -35,14 +33,8 @@ def run(cfg: DictConfig) -> float | None:
     from ..training.runner import train
 
     run_dir = HydraConfig.get().runtime.output_dir
-    try:
+    with reported_run("training", run_dir, BAD_SETTINGS):     # a bad setting: one line, exit 2
         result = train(cfg)
-    except BAD_SETTINGS as e:             # raised before any training: one line, exit 2
-        report_bad_setting(e, "training", run_dir)
-        raise
-    except BaseException:
-        print(f"\ntraining failed; its run folder is {run_dir}", file=sys.stderr)
-        raise
     print(f"\nrun folder: {run_dir}")
     if result["model_path"]:
         print(f"model: {result['model_path']}  (smis.load_model; samples/ holds the validation figures)")
