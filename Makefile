@@ -47,12 +47,15 @@ bench: $(STAMP)
 
 # On a CUDA machine: the gpu-marked tests, then the crops and train-step benchmarks at the authors'
 # widths (every precision, channels_last, torch.compile, against the authors' algorithm), and where
-# the Cityscapes step's time goes (per class of operation, kernel launches, host synchronisations).
+# the Cityscapes step's time goes (per class of operation, kernel launches, host synchronisations),
+# and the grouped convolutions three ways (the library's kernel, block-diagonal dense, batched matmul).
 bench-gpu: $(STAMP)
 	$(PY) -m pytest -m gpu -q -p no:cacheprovider
 	$(PY) -m smis.benchmarks.crops --device cuda --json results/benchmarks/crops_gpu.json
 	$(PY) -m smis.benchmarks.train_step --device cuda --decode --json results/benchmarks/train_step_gpu.json \
 	    --variants authors 32-true bf16-mixed 16-mixed bf16-mixed+channels_last bf16-mixed+compile
+	$(PY) -m smis.benchmarks.grouped_conv --device cuda --json results/benchmarks/grouped_conv_gpu.json
+	$(PY) -m smis.benchmarks.grouped_conv --device cuda --backward --json results/benchmarks/grouped_conv_backward_gpu.json
 	$(PY) -m smis.benchmarks.profile_step --preset cityscapes --device cuda --variant authors \
 	    --json results/benchmarks/profile_cityscapes_authors_gpu.json
 	$(PY) -m smis.benchmarks.profile_step --preset cityscapes --device cuda --deferred-finite-check \

@@ -128,3 +128,16 @@ def test_step_profile_sorts_the_time_into_classes_and_writes_a_trace(tmp_path, c
     assert {"convolution", "normalisation", "element-wise"} <= set(ms)
     assert "convolution" in out and len(data["top"]) == 12
     assert json.loads((tmp_path / "trace.json").read_text())["traceEvents"]
+
+
+def test_grouped_conv_benchmark_finds_the_decodes_grouped_convs_and_times_each_way(tmp_path, capsys):
+    from smis.benchmarks import grouped_conv
+
+    grouped_conv.main(["--presets", "small", "--size", "64x128", "--repeats", "1", "--backward",
+                       "--json", str(tmp_path / "grouped.json")])
+    (row,) = json.loads((tmp_path / "grouped.json").read_text())["presets"]
+    # the small preset's generator: 7 blocks, each with 2-3 grouped convs and their norms' label convs
+    assert row["convs"] >= 21 and len(row["shapes"]) >= 5
+    assert all(set(s["ms"]) == {"grouped", "dense", "bmm"} and s["groups"] > 1 for s in row["shapes"])
+    assert row["best_per_shape_ms"] <= min(row["total_ms"].values()) + 1e-9
+    assert "best per shape" in capsys.readouterr().out
