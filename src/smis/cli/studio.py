@@ -16,6 +16,7 @@ import argparse
 import sys
 
 from ..inputs import MAX_PIXELS
+from ..networks.prior import PRIOR_CHOICES
 from ..studio.server import ModelError
 from ..studio.server import build as build_studio
 from . import prog
@@ -39,7 +40,7 @@ def parse_args(argv=None):
                    help="for the authors' folder: deepfashion, cityscapes or ade20k")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--prior", default="auto", choices=("auto", "fitted", "normal"),
+    p.add_argument("--prior", default="auto", choices=PRIOR_CHOICES,
                    help="where New look draws from: auto (the model's fitted appearance prior when it has "
                         "one, else N(0, I)), fitted, normal (N(0, I), the authors')")
     p.add_argument("--port", type=int, default=8765, help="port (0: a free one); default 8765")
