@@ -38,6 +38,15 @@ def test_mixed_precision_training_steps_on_cuda(tmp_path, precision):
         assert "MixedPrecision" in ckpt
 
 
+@pytest.mark.parametrize("mode", ["default", "reduce-overhead"])
+def test_compiled_training_steps_on_cuda(tmp_path, mode):
+    result = run(tmp_path, *SYNTHETIC, "trainer=gpu", f"compile={mode}", "finite_check_every=2",
+                 "trainer.max_steps=6", "trainer.limit_val_batches=1")
+    assert all(math.isfinite(v) for v in result["metrics"].values())
+    ckpt = torch.load(result["run_dir"] / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 6 and "net.generator.fc.weight" in ckpt["state_dict"]
+
+
 def test_a_cuda_training_step_makes_no_host_sync():
     """With the finite check deferred, one G and one D step (every loss addition, the EMA, Adam)
     queue their kernels without waiting for the GPU: torch's sync debug mode raises on any sync."""

@@ -214,6 +214,22 @@ def test_the_control_recipe_logs_its_terms_and_starts_informative(tmp_path):
     assert next(net.parameters()).is_contiguous()                      # model files load as usual
 
 
+def test_compile_compiles_the_generator_and_discriminator_in_place(tmp_path, monkeypatch):
+    """compile=MODE: torch.compile (recorded here, not run: compiling takes minutes on a CPU) of G
+    and D with that mode, in place, so the weights' names and the checkpoint stay those of eager."""
+    from torch import nn
+
+    compiled = []
+    monkeypatch.setattr(nn.Module, "compile", lambda self, **kw: compiled.append((type(self).__name__, kw)))
+    result = run(tmp_path, *SYNTHETIC, "compile=reduce-overhead", "trainer.max_steps=2",
+                 "trainer.limit_val_batches=1")
+    assert compiled == [("GroupDNetGenerator", {"mode": "reduce-overhead"}),
+                        ("MultiscaleDiscriminator", {"mode": "reduce-overhead"})]
+    ckpt = torch.load(result["run_dir"] / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["hyper_parameters"]["compile"] == "reduce-overhead"
+    assert "net.generator.fc.weight" in ckpt["state_dict"]              # no _orig_mod. in the names
+
+
 def test_too_little_data_for_one_batch_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match="fewer than one batch"):
         run(tmp_path, *SYNTHETIC, "dataset.num_train=1")
@@ -226,7 +242,8 @@ def test_invalid_values_fail_before_training(tmp_path):
                               ("loss.kld_reduction=mean", "loss.kld_reduction"),
                               ("loss.isolation_fraction=2", "loss.isolation_fraction"),
                               ("loss.flipped_codes_fraction=-1", "loss.flipped_codes_fraction"),
-                              ("encoder_init.head_gain=-1", "encoder_init.head_gain")]:
+                              ("encoder_init.head_gain=-1", "encoder_init.head_gain"),
+                              ("compile=fast", "compile='fast': expected null, default, reduce-overhead")]:
         with pytest.raises(ConfigError, match=message):
             run(tmp_path, *SYNTHETIC, override)
     assert not (tmp_path / "logs").exists()

@@ -104,12 +104,15 @@ class GroupDNetModule(pl.LightningModule):
     finite_check_every: read whether the losses are finite every this many optimiser steps (1:
       every step; more: the check stays on the device in between, so a GPU step waits for no host
       read-back; a NaN is then found up to that many steps late, and always before a checkpoint
-      is written)."""
+      is written);
+    compile: torch.compile the generator and the discriminator with this mode ("default",
+      "reduce-overhead": CUDA graphs, "max-autotune"; None: eager). The encoder stays eager: its
+      present-class path has data-dependent shapes. The first steps take the compile time."""
 
     def __init__(self, model: dict, optim: dict, loss: dict, seed: int = 0,
                  ema_decay: float | None = None, samples: dict | None = None, dataset: dict | None = None,
                  channels_last: bool = False, encoder_init: dict | None = None, ema_warmup: bool = False,
-                 finite_check_every: int = 1):
+                 finite_check_every: int = 1, compile: str | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
@@ -134,6 +137,9 @@ class GroupDNetModule(pl.LightningModule):
         self.net.spec = self.spec
         if channels_last:
             self.to(memory_format=torch.channels_last)
+        if compile:       # in place: the weights, their names and the checkpoints stay as they are
+            for network in (self.net.generator, self.net.discriminator):
+                network.compile(mode=compile)
 
     # --- building blocks -------------------------------------------------------------------
     def noise(self, batch_idx: int) -> torch.Generator:

@@ -118,6 +118,9 @@ class RunOptions(Options):
                                      lambda v: v is None or is_number(v) and 0 < v < 1)
     ema_warmup: bool = option(False, "true or false", lambda v: isinstance(v, bool))
     channels_last: bool = option(False, "true or false", lambda v: isinstance(v, bool))
+    compile: str | None = option(None, "null, default, reduce-overhead or max-autotune",
+                                 lambda v: v in (None, "default", "reduce-overhead", "max-autotune"),
+                                 "torch.compile mode of the generator and discriminator (null: eager)")
     finite_check_every: int = option(1, "an integer >= 1", lambda v: is_int(v) and v >= 1,
                                      "optimiser steps between reads of the losses' finite check")
 
