@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all lint docs docs-serve bench bench-gpu clean
+.PHONY: install demo test test-all lint docs docs-serve bench bench-gpu gpu-check clean
 
 install: $(STAMP)
 
@@ -60,6 +60,22 @@ bench-gpu: $(STAMP)
 	    --json results/benchmarks/profile_cityscapes_authors_gpu.json
 	$(PY) -m smis.benchmarks.profile_step --preset cityscapes --device cuda --deferred-finite-check \
 	    --json results/benchmarks/profile_cityscapes_gpu.json --trace results/benchmarks/profile_cityscapes_gpu.trace.json
+
+# The GPU checks and the measurements the GPU work starts from, in one run of about ten minutes on
+# an H100, on a machine whose Python already has the dependencies (nothing is installed; each
+# step has its own time limit and a failed step does not stop the next): the gpu-marked tests,
+# Cityscapes' step against the authors' algorithm (no host read-back), its profile, and its grouped
+# convolutions three ways. Results: results/benchmarks/*_gpu_check.json.
+GPU_PYTHON ?= python
+GPU_RUN := PYTHONPATH=src timeout
+gpu-check:
+	-$(GPU_RUN) 240 $(GPU_PYTHON) -m pytest -m gpu -q -p no:cacheprovider -p no:xdist
+	-$(GPU_RUN) 150 $(GPU_PYTHON) -m smis.benchmarks.train_step --device cuda --presets cityscapes --decode \
+	    --deferred-finite-check --variants authors 32-true bf16-mixed --json results/benchmarks/train_step_gpu_check.json
+	-$(GPU_RUN) 90 $(GPU_PYTHON) -m smis.benchmarks.profile_step --preset cityscapes --device cuda \
+	    --deferred-finite-check --json results/benchmarks/profile_gpu_check.json
+	-$(GPU_RUN) 90 $(GPU_PYTHON) -m smis.benchmarks.grouped_conv --device cuda --presets cityscapes --backward \
+	    --json results/benchmarks/grouped_conv_gpu_check.json
 
 clean:
 	rm -rf $(VENV) results site .pytest_cache .ruff_cache
