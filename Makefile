@@ -61,11 +61,11 @@ bench-gpu: $(STAMP)
 	$(PY) -m smis.benchmarks.profile_step --preset cityscapes --device cuda --deferred-finite-check \
 	    --json results/benchmarks/profile_cityscapes_gpu.json --trace results/benchmarks/profile_cityscapes_gpu.trace.json
 
-# The GPU checks and the measurements the GPU work starts from, in one run of at most 9.5 minutes on
-# a GPU (the steps' time limits), on a machine whose Python already has the dependencies (nothing is installed; each
-# step has its own time limit and a failed step does not stop the next): the gpu-marked tests,
-# Cityscapes' step against the authors' algorithm (no host read-back), its profile, and its grouped
-# convolutions three ways. Results: results/benchmarks/*_gpu_check.json.
+# The GPU checks and the measurements the GPU work starts from, in one run of at most 9.5 minutes
+# (the steps' time limits; a failed step does not stop the next), on a machine whose Python already
+# has the dependencies (nothing is installed): the gpu-marked tests, Cityscapes' step against the
+# authors' algorithm (no host read-back), its profile, and its grouped convolutions three ways.
+# Results: results/benchmarks/*_gpu_check.json.
 GPU_PYTHON ?= python
 GPU_RUN := PYTHONPATH=src timeout
 gpu-check:
