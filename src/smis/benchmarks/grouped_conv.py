@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -34,6 +32,7 @@ from ..networks import GroupDNet
 from ..networks import preset as model_preset
 from ..networks.grouped import IMPLEMENTATIONS
 from ..utils import atomic_write_text, size_type
+from .timing import median_ms
 from .train_step import SIZES, device_name
 
 
@@ -71,29 +70,22 @@ def time_shape(shape: tuple, device: torch.device, repeats: int, backward: bool)
     x = torch.randn(x_shape, device=device, generator=g).requires_grad_(backward)
     w = (torch.randn(w_shape, device=device, generator=g) / (w_shape[1] * 9) ** 0.5).requires_grad_(backward)
     b = torch.randn(w_shape[0], device=device, generator=g).requires_grad_(backward)
-    reference, times = None, {}
+    inputs = (x, w, b)
+
     def run(conv) -> torch.Tensor:
         out = conv(x, w, b, groups, padding)
         if backward:
-            out.sum().backward()
+            torch.autograd.grad(out.sum(), inputs)          # no .grad accumulating between runs
         return out
 
+    reference, times = None, {}
     for label, conv in IMPLEMENTATIONS.items():
         out = run(conv).detach()
         if reference is None:
             reference = out
         elif not torch.allclose(out, reference, rtol=1e-3, atol=1e-3 * float(reference.abs().max())):
             raise RuntimeError(f"{label} differs from the grouped kernel on {shape}")
-        samples = []
-        for _ in range(repeats):
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            start = time.perf_counter()
-            run(conv)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            samples.append(1000 * (time.perf_counter() - start))
-        times[label] = statistics.median(samples)
+        times[label] = median_ms(lambda conv=conv: run(conv), repeats, device)
     return times
 
 

@@ -32,9 +32,7 @@ import gc
 import json
 import platform
 import resource
-import statistics
 import sys
-import time
 import types
 from pathlib import Path
 
@@ -48,6 +46,7 @@ from ..networks import preset as model_preset
 from ..training import GroupDNetModule
 from ..training.options import LossOptions, OptimOptions
 from ..utils import atomic_write_text, size_type
+from .timing import median_ms
 
 # per preset, the native size of the dataset that trains with it and that dataset's per-GPU batch
 SPEC_OF = {spec.model_preset: spec for spec in SPECS.values()}
@@ -158,15 +157,9 @@ def measure(name: str, size: tuple[int, int], batch: int, variant: dict, args,
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
-    times = []
-    for i in range(args.warmup, args.warmup + args.steps):
-        start = time.perf_counter()
-        step(i)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
+    seeds = iter(range(args.warmup, args.warmup + args.steps))           # each step its own noise
+    ms = median_ms(lambda: step(next(seeds)), args.steps, device)
     module.read_finite()                # with --deferred-finite-check: the one read of the check
-    ms = 1000 * statistics.median(times)
     memory = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
               else peak_rss_mib() - rss_before)
     return {"ms_per_step": ms, "images_per_s": batch / (ms / 1000), "peak_memory_mib": memory}
@@ -181,16 +174,13 @@ def decode_ms(name: str, size: tuple[int, int], precision: str, args, device: to
     label = label.to(device)
     instance = instance.to(device) if net.config.instance_edges else None
     dtype = DTYPES[precision]
-    times = []
     with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-        for i in range(args.warmup + args.steps):
-            start = time.perf_counter()
+        def decode() -> None:
             net.decode(label, net.sample_z(1, *size, device=device), instance)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            if i >= args.warmup:
-                times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+
+        for _ in range(args.warmup):
+            decode()
+        return median_ms(decode, args.steps, device)
 
 
 def run(name: str, size: tuple[int, int], batch: int, variant: dict, args, device) -> dict:
